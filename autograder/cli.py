@@ -2,14 +2,12 @@
 
 import argparse
 import sys
+from pathlib import Path
 
+from .course import PROJECT_ROOT, UserError
 from .datasets import download
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one sentence, exit status 2."""
 
 
 def data_fetch(datasets=(), mirror=None, out=print):
@@ -61,21 +59,100 @@ def _parser():
                        help="local mirror holding <dataset>/<file> (default: $AUTOGRADER_DATA_MIRROR)")
     data_verbs.add_parser("verify", help="check every cached file against the manifest")
     data_verbs.add_parser("info", help="where the data is, where it comes from")
+
+    release = verbs.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+    release.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
+
+    check = verbs.add_parser("check", help="student: run a notebook's visible tests in a fresh kernel")
+    check.add_argument("notebook", type=Path)
+
+    grade = verbs.add_parser("grade", help="grade one submission like nbgrader autograde, hidden tests included")
+    grade.add_argument("notebook", type=Path)
+    grade.add_argument("--assignment", metavar="ID", help="worksheet id (default: from the file name)")
+    grade.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    grade.add_argument("--keep", type=Path, metavar="DIR", help="copy the autograded notebook here")
+    grade.add_argument("--quiet", action="store_true", help="no summary on stdout")
+
+    grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
+    grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder holding submitted/ (default: the project)")
+    grade_all.add_argument("--workers", type=int, default=2, help="submissions graded at once (default: 2)")
+    grade_all.add_argument("--timeout", type=float, default=1800, help="seconds per submission (default: 1800)")
+    grade_all.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+    grade_all.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+
+    feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
+    feedback.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder (default: the project)")
+    feedback.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+
+    demo = verbs.add_parser("demo", help="the whole course end to end on sample submissions")
+    demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
+    demo.add_argument("--workers", type=int, default=2)
     return parser
+
+
+def _course_directory(root, db_url=None):
+    """Settings for a course folder other than the project: sources stay the project's."""
+    from .course import SOLUTIONS
+
+    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
+        "source_directory": str(SOLUTIONS), "release_directory": "release"}
+    if db_url:
+        settings["db_url"] = db_url
+    return settings
+
+
+def _dispatch(args):
+    if args.verb == "data":
+        if args.data_verb == "fetch":
+            data_fetch(args.datasets, args.mirror)
+        elif args.data_verb == "verify":
+            return 1 if data_verify() else 0
+        else:
+            data_info()
+    elif args.verb == "release":
+        from .course import release
+
+        for path in release(args.ids):
+            print(f"released {path.relative_to(PROJECT_ROOT)}")
+    elif args.verb == "check":
+        from .student_check import check_notebook, format_check
+
+        report = check_notebook(args.notebook)
+        print(format_check(report))
+        return 0 if report["score"] == report["max_score"] else 1
+    elif args.verb == "grade":
+        from . import grading, host
+
+        host.cpu_notice()
+        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep)
+        if args.json:
+            grading.write_json(report, args.json)
+        if not args.quiet:
+            print(grading.format_report(report))
+    elif args.verb == "grade-all":
+        from .grade_all import format_outcomes, grade_all
+
+        outcomes = grade_all(args.root, args.workers, args.timeout, force=args.force,
+                             **_course_directory(args.root, args.db_url))
+        print(format_outcomes(outcomes))
+        print(f"grades: {args.root / 'grades.csv'}")
+    elif args.verb == "feedback":
+        from .feedback import generate_all
+
+        for path in generate_all(args.root, **_course_directory(args.root, args.db_url)):
+            print(f"feedback {path}")
+    elif args.verb == "demo":
+        from .demo import run_demo
+
+        run_demo(args.root, args.workers)
+    return 0
 
 
 def run(argv=None):
     """Run a command; return its exit status. Errors the user can fix are one sentence."""
     args = _parser().parse_args(argv)
     try:
-        if args.verb == "data":
-            if args.data_verb == "fetch":
-                data_fetch(args.datasets, args.mirror)
-            elif args.data_verb == "verify":
-                return 1 if data_verify() else 0
-            else:
-                data_info()
-        return 0
+        return _dispatch(args)
     except (UserError, download.DatasetError) as e:
         print(f"autograder: {e}", file=sys.stderr)
         return 2

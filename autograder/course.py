@@ -1,0 +1,74 @@
+"""The course on disk: worksheet ids, the nbgrader configuration, releasing."""
+
+import os
+import sys
+from pathlib import Path
+
+from .datasets.download import PROJECT_ROOT
+
+SOLUTIONS = PROJECT_ROOT / "solutions"
+ASSIGNMENTS = PROJECT_ROOT / "assignments"
+CONFIG_FILE = PROJECT_ROOT / "nbgrader_config.py"
+
+
+class UserError(Exception):
+    """A problem the user can fix, said in one sentence (the CLI exits with status 2)."""
+
+
+def worksheet_ids():
+    """Ids of the worksheets in `solutions/`, in course order."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def check_ids(ids):
+    known = worksheet_ids()
+    for assignment_id in ids:
+        if assignment_id not in known:
+            raise UserError(f"unknown assignment {assignment_id!r}; the course has {', '.join(known)}.")
+    return list(ids) or known
+
+
+def nbgrader_config(root=PROJECT_ROOT, **course_directory):
+    """The project's nbgrader_config.py as a traitlets Config, re-rooted at ``root``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, str(CONFIG_FILE.parent)).load_config()
+    config.CourseDirectory.root = str(root)
+    for key, value in course_directory.items():
+        setattr(config.CourseDirectory, key, value)
+    return config
+
+
+def _put_interpreter_on_path():
+    # nbgrader's Gradebook runs the `alembic` command found on PATH (nbgrader/api.py,
+    # get_alembic_version) when it creates a gradebook, so a venv's Python that is
+    # called without activating the venv would fail with "No such file: 'alembic'".
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def nbgrader_api(root=PROJECT_ROOT, **course_directory):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    _put_interpreter_on_path()
+    config = nbgrader_config(root, **course_directory)
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def run_nbgrader(result, what):
+    """Raise with nbgrader's own log when one of its API calls failed."""
+    if not result.get("success"):
+        detail = (result.get("error") or result.get("log") or "").strip().splitlines()
+        raise RuntimeError(f"nbgrader {what} failed: {detail[-1] if detail else 'no log'}")
+    return result
+
+
+def release(ids=(), root=PROJECT_ROOT):
+    """Regenerate ``assignments/<id>/`` from ``solutions/<id>/`` with nbgrader generate_assignment."""
+    ids = check_ids(ids)
+    api = nbgrader_api(root)
+    for assignment_id in ids:
+        run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
+    return [Path(root) / "assignments" / i / f"{i}.ipynb" for i in ids]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set-up shared by demo.sh and test.sh: a virtualenv in .venv with the project
+# and its dependencies, then the three datasets fetched and verified.
+# Data comes from $AUTOGRADER_DATA_MIRROR when set, else from the internet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+# Reinstall only when the dependencies changed.
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "== installing the project and its dependencies (a few minutes the first time)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== fetching and verifying the datasets${AUTOGRADER_DATA_MIRROR:+ from $AUTOGRADER_DATA_MIRROR}"
+autograder data fetch
