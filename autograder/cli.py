@@ -72,6 +72,8 @@ def _parser():
     grade.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     grade.add_argument("--keep", type=Path, metavar="DIR", help="copy the autograded notebook here")
     grade.add_argument("--quiet", action="store_true", help="no summary on stdout")
+    grade.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
+                       help="source notebooks with the hidden tests (default: the project's solutions/)")
 
     grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
     grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder holding submitted/ (default: the project)")
@@ -121,10 +123,10 @@ def _dispatch(args):
         print(format_check(report))
         return 0 if report["score"] == report["max_score"] else 1
     elif args.verb == "grade":
-        from . import grading, host
+        from . import grading
 
-        host.cpu_notice()
-        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep)
+        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep,
+                                          solutions=args.solutions, notice=not args.quiet)
         if args.json:
             grading.write_json(report, args.json)
         if not args.quiet:

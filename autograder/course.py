@@ -2,6 +2,8 @@
 
 import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 from .datasets.download import PROJECT_ROOT
@@ -15,13 +17,13 @@ class UserError(Exception):
     """A problem the user can fix, said in one sentence (the CLI exits with status 2)."""
 
 
-def worksheet_ids():
+def worksheet_ids(solutions=SOLUTIONS):
     """Ids of the worksheets in `solutions/`, in course order."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+    return sorted(p.name for p in Path(solutions).iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
-def check_ids(ids):
-    known = worksheet_ids()
+def check_ids(ids, solutions=SOLUTIONS):
+    known = worksheet_ids(solutions)
     for assignment_id in ids:
         if assignment_id not in known:
             raise UserError(f"unknown assignment {assignment_id!r}; the course has {', '.join(known)}.")
@@ -48,11 +50,42 @@ def _put_interpreter_on_path():
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _cache_alembic_head():
+    """Compute nbgrader's alembic head once per nbgrader version, not once per gradebook.
+
+    Gradebook() runs the `alembic heads` command whenever it creates a new
+    gradebook (nbgrader/api.py, get_alembic_version): 2-12 s measured here, on
+    every grading, since each grades in a fresh course. The head is a constant
+    of the installed nbgrader, so it is kept in a file in the temp folder.
+    """
+    import nbgrader
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+    if getattr(original, "cached", False):
+        return
+    cache = Path(tempfile.gettempdir()) / f"autograder-nbgrader-{nbgrader.__version__}-alembic-head"
+
+    def get_alembic_version():
+        if cache.is_file() and cache.read_text().strip():
+            return cache.read_text().strip()
+        head = original()
+        cache.write_text(head)
+        return head
+
+    get_alembic_version.cached = True
+    nbgrader.api.get_alembic_version = get_alembic_version
+
+
 def nbgrader_api(root=PROJECT_ROOT, **course_directory):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     _put_interpreter_on_path()
+    _cache_alembic_head()
+    # nbgrader 0.9.6's Gradebook triggers SQLAlchemy 2 "not in session" autoflush
+    # warnings on every submission; they are harmless and drown the output.
+    warnings.filterwarnings("ignore", message=r".*not in session.*")
     config = nbgrader_config(root, **course_directory)
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 

@@ -9,6 +9,7 @@ a gradebook in `demo/`, exports `demo/grades.csv`, writes feedback and
 prints a table of scores.
 """
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def student_copy(nb):
     """A solution notebook as a student would hand it in: no hidden tests."""
     from nbgrader.preprocessors import ClearHiddenTests
 
-    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    nb, _ = ClearHiddenTests().preprocess(copy.deepcopy(nb), {})  # it edits cells in place
     return nb
 
 

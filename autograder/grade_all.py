@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from . import host
-from .course import UserError, check_ids, nbgrader_api, run_nbgrader
+from .course import SOLUTIONS, UserError, check_ids, nbgrader_api, run_nbgrader
 
 STATE_FILE = "grade-all.json"
 
@@ -52,11 +52,11 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def _grade_in_subprocess(notebook, assignment_id, out_dir, timeout):
+def _grade_in_subprocess(notebook, assignment_id, out_dir, timeout, solutions):
     """Run `autograder grade` in its own process group; return (report or None, reason)."""
     report_path = out_dir / "report.json"
     command = [sys.executable, "-m", "autograder", "grade", str(notebook), "--assignment", assignment_id,
-               "--json", str(report_path), "--keep", str(out_dir), "--quiet"]
+               "--json", str(report_path), "--keep", str(out_dir), "--solutions", str(solutions), "--quiet"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -113,11 +113,12 @@ def export_csv(api, path):
 def grade_all(root, workers=2, timeout=1800, db_url=None, force=False, progress=True, **course_directory):
     """Grade every submission under ``root/submitted``; return the per-submission outcomes."""
     root = Path(root)
+    solutions = root / course_directory.get("source_directory", SOLUTIONS.name)
     submissions = find_submissions(root)
     if db_url:
         course_directory["db_url"] = db_url
     api = nbgrader_api(root, **course_directory)
-    known = set(check_ids([]))
+    known = set(check_ids([], solutions))
     _ensure_assignments(api, sorted({a for _, a, _ in submissions if a in known}))
     host.configure_kernels()
     host.cpu_notice()
@@ -144,7 +145,7 @@ def grade_all(root, workers=2, timeout=1800, db_url=None, force=False, progress=
         for key, student, assignment_id, notebook, digest in pending:
             out_dir = Path(tmp) / key.replace("/", "__")
             out_dir.mkdir()
-            future = pool.submit(_grade_in_subprocess, notebook, assignment_id, out_dir, timeout)
+            future = pool.submit(_grade_in_subprocess, notebook, assignment_id, out_dir, timeout, solutions)
             futures[future] = (key, student, assignment_id, digest, out_dir)
         done = concurrent.futures.as_completed(futures)
         if progress:

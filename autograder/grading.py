@@ -37,15 +37,15 @@ def read_notebook(path):
         raise UserError(f"{path} is not a Jupyter notebook ({reason}).") from None
 
 
-def guess_assignment(path, nb):
+def guess_assignment(path, solutions=SOLUTIONS):
     """The worksheet id from the file name, or from the folder it sits in."""
     path = Path(path)
     for candidate in (path.stem, path.parent.name):
-        if (SOLUTIONS / candidate / f"{candidate}.ipynb").is_file():
+        if (Path(solutions) / candidate / f"{candidate}.ipynb").is_file():
             return candidate
     raise UserError(
         f"cannot tell which worksheet {path.name} is; pass --assignment with one of "
-        f"{', '.join(check_ids([]))}."
+        f"{', '.join(check_ids([], solutions))}."
     )
 
 
@@ -83,20 +83,24 @@ def read_scores(api, assignment_id, messages):
     return sorted(cells, key=lambda c: order.get(c["name"], len(order)))
 
 
-def grade_submission(notebook, assignment_id=None, workdir=None, keep=None):
+def grade_submission(notebook, assignment_id=None, workdir=None, keep=None, solutions=SOLUTIONS, notice=False):
     """Grade ``notebook`` like nbgrader autograde; return the report dict.
 
-    ``keep``, a folder, receives the autograded notebook.
+    ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
+    the source notebooks, hidden tests included; ``notice`` says on stderr
+    when there is no GPU.
     """
     notebook = Path(notebook)
     nb = read_notebook(notebook)
-    assignment_id = assignment_id or guess_assignment(notebook, nb)
-    check_ids([assignment_id])
+    assignment_id = assignment_id or guess_assignment(notebook, solutions)
+    check_ids([assignment_id], solutions)
+    if notice:
+        host.cpu_notice()
     host.configure_kernels()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograde-", dir=workdir) as tmp:
         root = Path(tmp)
-        shutil.copytree(SOLUTIONS / assignment_id, root / SOLUTIONS.name / assignment_id, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(Path(solutions) / assignment_id, root / SOLUTIONS.name / assignment_id, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         submitted = root / "submitted" / STUDENT / assignment_id
         shutil.copytree(notebook.parent, submitted, ignore=IGNORED)
         nbformat.write(nb, submitted / f"{assignment_id}.ipynb")
