@@ -298,7 +298,7 @@ def expect_handdrawn_accuracy(load_digit, model, folder, floor):
     images = np.stack([np.asarray(load_digit(path), dtype=np.float32).reshape(784) for path, _ in pairs])
     labels = np.array([label for _, label in pairs])
     acc = float(np.mean(predict_labels(model, images) == labels))
-    print(f"Accuracy on {len(pairs)} hand-drawn digits in {folder}: {acc:.3f}")
+    print(f"Accuracy on {len(pairs)} hand-drawn digits in {folder}: {acc:.3f} (required: {floor:.2f})")
     if acc < floor:
         raise CheckFailed(
             f"Accuracy on the instructor's hand-drawn digits is {acc:.3f}, below {floor:.2f}. "
