@@ -160,7 +160,8 @@ def grade_all(root, workers=2, timeout=1800, db_url=None, force=False, progress=
                 continue
             _save(api, student, assignment_id, report, out_dir / f"{assignment_id}.ipynb", root)
             outcomes[key] = {"status": "graded", "score": report["score"], "max_score": report["max_score"],
-                             "seconds": report["seconds"], "device": report["device"], "sha256": digest}
+                             "seconds": report["seconds"], "device": report["device"], "seeds": report["seeds"],
+                             "versions": report["versions"], "sha256": digest}
 
     outcomes = dict(sorted(outcomes.items()))
     state_path.write_text(json.dumps(outcomes, indent=1))

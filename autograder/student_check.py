@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import ClearHiddenTests, IgnorePattern
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
 from . import host
-from .course import nbgrader_config
+from .course import UserError, nbgrader_config
 from .grading import cell_messages, read_notebook
 
 
@@ -33,7 +34,14 @@ def check_notebook(path):
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except DeadKernelError:
+        raise UserError(f"the kernel died while running {path.name} (out of memory, or os._exit in a cell?); "
+                        "nothing was scored.") from None
+    except CellTimeoutError:
+        raise UserError(f"a cell of {path.name} ran longer than {config.Execute.timeout} s; "
+                        "nothing was scored.") from None
     nb, _ = IgnorePattern(config=config).preprocess(nb, {})
     messages = cell_messages(nb)
     tests = []

@@ -231,3 +231,10 @@ def test_demo_submissions_are_independent_copies(tmp_path):
         cy_text = "\n".join(c.source for c in cy.cells)
         assert new not in ada_text and new in cy_text
         assert "BEGIN HIDDEN TESTS" not in ada_text + cy_text
+
+
+def test_check_reports_a_dead_kernel_in_one_sentence(tmp_path, capsys):
+    nbformat.write(student_version(tiny_solution(), extra="\nimport os; os._exit(1)"), tmp_path / "dies.ipynb")
+    assert run(["check", str(tmp_path / "dies.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autograder: the kernel died while running dies.ipynb") and err.count("\n") == 1
