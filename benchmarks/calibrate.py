@@ -69,6 +69,13 @@ def main():
             floor = runs[args.seeds[0]][measure][1]
             lines.append(f"| {assignment_id} | {measure} | " + " | ".join(f"{v:.4f}" for v in values)
                          + f" | {min(values):.4f} | {max(values):.4f} | {floor} |")
+    ran = set(args.worksheets or worksheet_ids())
+    if args.out.is_file():  # keep the rows of worksheets not run this time
+        for line in args.out.read_text().splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 2 and cells[1] in set(worksheet_ids()) - ran:
+                lines.append(line)
+    lines[6:] = sorted(lines[6:])
     lines.append("")
     lines.append("A generalization gap is the binary cross-entropy on the test reviews minus that on the "
                  "15,000 training reviews, computed by the grader from predict; the check needs each "
