@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .course import PROJECT_ROOT, UserError
+from .course import PROJECT_ROOT, UserError, course_settings
 from .datasets import download
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
@@ -92,17 +92,6 @@ def _parser():
     return parser
 
 
-def _course_directory(root, db_url=None):
-    """Settings for a course folder other than the project: sources stay the project's."""
-    from .course import SOLUTIONS
-
-    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
-        "source_directory": str(SOLUTIONS), "release_directory": "release"}
-    if db_url:
-        settings["db_url"] = db_url
-    return settings
-
-
 def _dispatch(args):
     if args.verb == "data":
         if args.data_verb == "fetch":
@@ -135,13 +124,13 @@ def _dispatch(args):
         from .grade_all import format_outcomes, grade_all
 
         outcomes = grade_all(args.root, args.workers, args.timeout, force=args.force,
-                             **_course_directory(args.root, args.db_url))
+                             **course_settings(args.root, args.db_url))
         print(format_outcomes(outcomes))
         print(f"grades: {args.root / 'grades.csv'}")
     elif args.verb == "feedback":
         from .feedback import generate_all
 
-        for path in generate_all(args.root, **_course_directory(args.root, args.db_url)):
+        for path in generate_all(args.root, **course_settings(args.root, args.db_url)):
             print(f"feedback {path}")
     elif args.verb == "demo":
         from .demo import run_demo

@@ -30,6 +30,15 @@ def check_ids(ids, solutions=SOLUTIONS):
     return list(ids) or known
 
 
+def course_settings(root, db_url=None):
+    """CourseDirectory settings for a course folder: one other than the project keeps the project's sources."""
+    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
+        "source_directory": str(SOLUTIONS), "release_directory": "release"}
+    if db_url:
+        settings["db_url"] = db_url
+    return settings
+
+
 def nbgrader_config(root=PROJECT_ROOT, **course_directory):
     """The project's nbgrader_config.py as a traitlets Config, re-rooted at ``root``."""
     from traitlets.config.loader import PyFileConfigLoader

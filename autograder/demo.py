@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import ASSIGNMENTS, SOLUTIONS, release, worksheet_ids
+from .course import ASSIGNMENTS, SOLUTIONS, course_settings, release, worksheet_ids
 
 # One common mistake per worksheet, as an edit of the solution source, and the
 # test cells that lose their points because of it (all of them, and no others).
@@ -93,7 +93,6 @@ def score_table(outcomes):
 
 
 def run_demo(root, workers=2):
-    from .cli import _course_directory
     from .feedback import generate_all
     from .grade_all import format_outcomes, grade_all
 
@@ -103,10 +102,10 @@ def run_demo(root, workers=2):
     print(f"== sample submissions for ada (solutions), ben (untouched) and cy (one mistake each) in {root}/submitted")
     make_submissions(root)
     print(f"== grading with {workers} workers")
-    outcomes = grade_all(root, workers, **_course_directory(root))
+    outcomes = grade_all(root, workers, **course_settings(root))
     print(format_outcomes(outcomes))
     print("== feedback, hidden tests removed")
-    feedback = generate_all(root, **_course_directory(root))
+    feedback = generate_all(root, **course_settings(root))
     print(f"{len(feedback)} feedback files in {root / 'feedback'}")
     print(f"\ngrades: {root / 'grades.csv'}\n")
     print(score_table(outcomes))

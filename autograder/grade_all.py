@@ -110,13 +110,15 @@ def export_csv(api, path):
     return path
 
 
-def grade_all(root, workers=2, timeout=1800, db_url=None, force=False, progress=True, **course_directory):
-    """Grade every submission under ``root/submitted``; return the per-submission outcomes."""
+def grade_all(root, workers=2, timeout=1800, force=False, progress=True, **course_directory):
+    """Grade every submission under ``root/submitted``; return the per-submission outcomes.
+
+    ``course_directory`` holds nbgrader CourseDirectory settings (see
+    `course.course_settings`), the gradebook's ``db_url`` among them.
+    """
     root = Path(root)
     solutions = root / course_directory.get("source_directory", SOLUTIONS.name)
     submissions = find_submissions(root)
-    if db_url:
-        course_directory["db_url"] = db_url
     api = nbgrader_api(root, **course_directory)
     known = set(check_ids([], solutions))
     _ensure_assignments(api, sorted({a for _, a, _ in submissions if a in known}))

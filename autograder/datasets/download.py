@@ -15,6 +15,7 @@ A file reaches the cache only after it has been verified, so a truncated
 download or a bad mirror copy never replaces anything.
 """
 
+import functools
 import gzip
 import hashlib
 import json
@@ -38,7 +39,9 @@ class DatasetError(RuntimeError):
     """A dataset file is missing, truncated or corrupted; the message says how to fix it."""
 
 
+@functools.lru_cache(maxsize=1)
 def manifest():
+    """The manifest, read once per process: every file check consults it."""
     with open(MANIFEST_PATH) as f:
         return {k: v for k, v in json.load(f).items() if not k.startswith("_")}
 
