@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+from autograder import pipeline
+from autograder.grader.course import course_secret
+
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
 # --- Course layout -------------------------------------------------------------
@@ -13,11 +16,28 @@ c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.course_id = "deep-learning-worksheets"
 # The gradebook stays at nbgrader's default, sqlite:///<root>/gradebook.db.
 
-# --- Executing notebooks ---------------------------------------------------------
-# Per-cell timeout. The slowest cell (LSTM training) takes about a minute on
-# 2 CPU cores; 15 minutes leaves room for slow laptops and busy graders.
-c.Execute.timeout = 900
-c.Execute.interrupt_on_timeout = True
+# --- Autograding: nbgrader's converter, with our steps (autograder/pipeline.py) --
+c.Autograde.sanitize_preprocessors = pipeline.SANITIZE
+c.Autograde.autograde_preprocessors = pipeline.AUTOGRADE
+# A test cell a student deleted comes back from the gradebook (and scores what it scores).
+c.OverwriteCells.add_missing_cells = True
+
+# The student's kernel runs in a bubblewrap jail; grading refuses to start
+# without one (`autograder grade --no-sandbox` is the deliberate exception).
+c.SandboxedExecute.sandbox = "bwrap"
+c.SandboxedExecute.memory_limit = 8 * 2**30
+c.SandboxedExecute.max_processes = 512
+# Per cell: the slowest solution cell takes about a minute on 2 CPU cores.
+# Per notebook: the most one submission may hold a grading worker.
+c.Execute.timeout = 600
+c.SandboxedExecute.notebook_timeout = 1200
+c.SandboxedExecute.interrupt_grace = 10
+c.SandboxedExecute.max_cell_output = 1_000_000
+c.SandboxedExecute.max_notebook_output = 20_000_000
+
+# The seeds of the hidden tests' inputs: secret, so students cannot predict
+# them; fixed per course, so a regrade picks the same inputs.
+c.PlanHiddenTests.secret = course_secret(c.CourseDirectory.root)
 
 # Kernels inherit these: TensorFlow's C++ logging off, and GPU memory grown on
 # demand so that parallel grading workers can share one GPU.
@@ -29,15 +49,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # assert passed (nbgrader/utils.py determine_grade, measured with 0.9.6). TF 2.21
 # still prints absl lines ("I0000 ...", "E0000 ... cuInit") from whichever cell
 # first touches a device, and Keras emits Python warnings, so a correct answer
-# could score 0. IgnorePattern (jupyter/nbgrader#1904) drops such stderr outputs
-# after execution; anything else on stderr still costs the points.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (
-    r"(^|\n)[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+:\d+\]"  # absl / glog lines
-    r"|WARNING: All log messages before absl::InitializeLog"
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] tensorflow/"  # older TF C++ format
-    r"|\w*Warning: "  # Python warnings: UserWarning, DeprecationWarning, ...
-)
+# could score 0. FilterStderr, our line-by-line IgnorePattern (jupyter/nbgrader#1904),
+# drops those lines in linear time; anything else on stderr still costs the points.
+c.FilterStderr.enabled = True
 
 # --- Feedback ------------------------------------------------------------------
 # nbgrader's feedback HTML shows the hidden test source (jupyter/nbgrader#917 and
@@ -46,5 +60,5 @@ c.IgnorePattern.pattern = (
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "autograder.feedback.StripHiddenTests",
+    "autograder.grader.feedback.StripHiddenTests",
 ]

@@ -6,4 +6,8 @@ import os
 # with any stderr output as 0 (see nbgrader_config.py). Set before TF loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+class UserError(Exception):
+    """A problem the user can fix, said in one sentence (the CLI exits with status 2)."""

@@ -1,13 +1,20 @@
-"""`autograder <verb>`: thin argparse commands over functions the tests call directly."""
+"""`autograder <verb>`: thin argparse commands over functions the tests call directly.
+
+Students have `check` and `data`; the other verbs need the grader's part of
+the package (`autograder/grader/`), which the student kit leaves out.
+"""
 
 import argparse
+import logging
 import sys
+import warnings
 from pathlib import Path
 
-from .course import PROJECT_ROOT, UserError, course_settings
+from . import UserError, kit
 from .datasets import download
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
+GRADER_VERBS = ("release", "grade", "grade-all", "feedback", "demo", "export-otter", "lab")
 
 
 def data_fetch(datasets=(), mirror=None, out=print):
@@ -47,7 +54,7 @@ def data_info(out=print):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     data = verbs.add_parser("data", help="fetch, verify and describe the datasets")
@@ -60,35 +67,14 @@ def _parser():
     data_verbs.add_parser("verify", help="check every cached file against the manifest")
     data_verbs.add_parser("info", help="where the data is, where it comes from")
 
-    release = verbs.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
-    release.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
-
     check = verbs.add_parser("check", help="student: run a notebook's visible tests in a fresh kernel")
     check.add_argument("notebook", type=Path)
+    check.add_argument("--verbose", action="store_true", help="show the kernel's and the frameworks' log lines")
 
-    grade = verbs.add_parser("grade", help="grade one submission like nbgrader autograde, hidden tests included")
-    grade.add_argument("notebook", type=Path)
-    grade.add_argument("--assignment", metavar="ID", help="worksheet id (default: from the file name)")
-    grade.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
-    grade.add_argument("--keep", type=Path, metavar="DIR", help="copy the autograded notebook here")
-    grade.add_argument("--quiet", action="store_true", help="no summary on stdout")
-    grade.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
-                       help="source notebooks with the hidden tests (default: the project's solutions/)")
+    if kit.is_full_package():
+        from .grader.cli import add_grader_verbs
 
-    grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
-    grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder holding submitted/ (default: the project)")
-    grade_all.add_argument("--workers", type=int, default=2, help="submissions graded at once (default: 2)")
-    grade_all.add_argument("--timeout", type=float, default=1800, help="seconds per submission (default: 1800)")
-    grade_all.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
-    grade_all.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
-
-    feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
-    feedback.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder (default: the project)")
-    feedback.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
-
-    demo = verbs.add_parser("demo", help="the whole course end to end on sample submissions")
-    demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
-    demo.add_argument("--workers", type=int, default=2)
+        add_grader_verbs(verbs)
     return parser
 
 
@@ -100,48 +86,41 @@ def _dispatch(args):
             return 1 if data_verify() else 0
         else:
             data_info()
-    elif args.verb == "release":
-        from .course import release
-
-        for path in release(args.ids):
-            print(f"released {path.relative_to(PROJECT_ROOT)}")
-    elif args.verb == "check":
+        return 0
+    if args.verb == "check":
+        from .sandbox import bwrap_works
         from .student_check import check_notebook, format_check
 
-        report = check_notebook(args.notebook)
+        if not bwrap_works():
+            print("autograder: no sandbox here (bubblewrap is not available); the notebook runs as it "
+                  "would in Jupyter.", file=sys.stderr)
+        report = check_notebook(args.notebook, verbose=args.verbose)
         print(format_check(report))
-        return 0 if report["score"] == report["max_score"] else 1
-    elif args.verb == "grade":
-        from . import grading
+        return 0 if report["score"] == report["max_score"] and not report["fault"] else 1
+    from .grader.cli import dispatch
 
-        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep,
-                                          solutions=args.solutions, notice=not args.quiet)
-        if args.json:
-            grading.write_json(report, args.json)
-        if not args.quiet:
-            print(grading.format_report(report))
-    elif args.verb == "grade-all":
-        from .grade_all import format_outcomes, grade_all
+    return dispatch(args)
 
-        outcomes = grade_all(args.root, args.workers, args.timeout, force=args.force,
-                             **course_settings(args.root, args.db_url))
-        print(format_outcomes(outcomes))
-        print(f"grades: {args.root / 'grades.csv'}")
-    elif args.verb == "feedback":
-        from .feedback import generate_all
 
-        for path in generate_all(args.root, **course_settings(args.root, args.db_url)):
-            print(f"feedback {path}")
-    elif args.verb == "demo":
-        from .demo import run_demo
-
-        run_demo(args.root, args.workers)
-    return 0
+def _quiet(verbose):
+    """Library chatter off unless --verbose: nbgrader's INFO log, Python warnings."""
+    if getattr(verbose, "verbose", False):
+        return
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("traitlets", "nbgrader", "distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run(argv=None):
     """Run a command; return its exit status. Errors the user can fix are one sentence."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in GRADER_VERBS and not kit.is_full_package():
+        print(f"autograder: `{argv[0]}` is for instructors; this is the student kit, which can "
+              "`check` notebooks and fetch `data`.", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
+    _quiet(args)
     try:
         return _dispatch(args)
     except (UserError, download.DatasetError) as e:

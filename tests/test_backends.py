@@ -58,7 +58,7 @@ def test_fashion_mnist_worksheet_grades_fully_under_torch(tmp_path):
     """Worksheet 2's solution, hidden tests included, trained and graded with the torch backend."""
     import json
 
-    from autograder.course import SOLUTIONS
+    from autograder.grader.course import SOLUTIONS
 
     report = tmp_path / "report.json"
     notebook = SOLUTIONS / "02_fashion_mnist" / "02_fashion_mnist.ipynb"

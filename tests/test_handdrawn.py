@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from autograder import checks
-from autograder.course import PROJECT_ROOT, SOLUTIONS
-from autograder.handdrawn import HIDDEN_SET, draw_example_set, labelled_images
+from autograder.grader.course import PROJECT_ROOT, SOLUTIONS
+from autograder.grader.drawings import HIDDEN_SET, draw_example_set
+from autograder.handdrawn import labelled_images
 
 REAL = PROJECT_ROOT.parent / "shared" / "handdrawn"  # real drawings: read here, never committed
 REAL_FOLDERS = sorted(p for p in REAL.glob("*") if p.is_dir()) if REAL.is_dir() else []

@@ -28,7 +28,11 @@ import zlib
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST_PATH = PROJECT_ROOT / "datasets" / "manifest.json"
+# A source checkout keeps the manifest in datasets/ beside the cache; the
+# student kit (a wheel) carries a copy inside the package.
+_PACKAGED_MANIFEST = Path(__file__).with_name("manifest.json")
+SOURCE_CHECKOUT = not _PACKAGED_MANIFEST.is_file()
+MANIFEST_PATH = PROJECT_ROOT / "datasets" / "manifest.json" if SOURCE_CHECKOUT else _PACKAGED_MANIFEST
 
 # The IMDB fingerprint covers the labelled reviews only: mirrors may drop the
 # unlabelled `unsup` part, the `.feat` files and the URL lists.
@@ -47,8 +51,9 @@ def manifest():
 
 
 def data_dir():
-    """The cache folder: ``$AUTOGRADER_DATA_DIR`` or the project's ``datasets/``."""
-    return Path(os.environ.get("AUTOGRADER_DATA_DIR") or PROJECT_ROOT / "datasets")
+    """The cache folder: ``$AUTOGRADER_DATA_DIR``, else the project's ``datasets/`` (or ~/.cache for the kit)."""
+    default = PROJECT_ROOT / "datasets" if SOURCE_CHECKOUT else Path.home() / ".cache" / "autograder" / "datasets"
+    return Path(os.environ.get("AUTOGRADER_DATA_DIR") or default)
 
 
 def mirror_dir(mirror=None):

@@ -1,0 +1,88 @@
+"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, demo."""
+
+from pathlib import Path
+
+from ..datasets.download import PROJECT_ROOT
+from .course import course_settings
+
+
+def add_grader_verbs(verbs):
+    release = verbs.add_parser("release", help="regenerate assignments/ and the student kit from solutions/")
+    release.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
+    release.add_argument("--dist", type=Path, default=PROJECT_ROOT / "dist",
+                         help="where the student kit's wheel goes (default: dist/)")
+
+    grade = verbs.add_parser("grade", help="grade one submission like nbgrader autograde, hidden tests included")
+    grade.add_argument("notebook", type=Path)
+    grade.add_argument("--assignment", metavar="ID", help="worksheet id (default: from the file name)")
+    grade.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    grade.add_argument("--keep", type=Path, metavar="DIR", help="copy the autograded notebook here")
+    grade.add_argument("--quiet", action="store_true", help="no summary on stdout")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the student's code without the bubblewrap jail (unsafe: it can read and write "
+                            "everything you can)")
+    grade.add_argument("--verbose", action="store_true", help="show the kernel's, nbgrader's and the frameworks' logs")
+    grade.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
+                       help="source notebooks with the hidden tests (default: the project's solutions/)")
+
+    grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
+    grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT,
+                           help="course folder holding submitted/ (default: the project)")
+    grade_all.add_argument("--workers", type=int, default=2,
+                           help="local Dask worker processes, each grading one submission at a time (default: 2)")
+    grade_all.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                           help="grade on a running Dask cluster instead of local workers")
+    grade_all.add_argument("--gpu", action="store_true",
+                           help="send submissions only to workers started with --resources GPU=1")
+    grade_all.add_argument("--timeout", type=float, default=3600,
+                           help="seconds one submission may take, queueing excluded (default: 3600)")
+    grade_all.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+    grade_all.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    grade_all.add_argument("--no-sandbox", action="store_true", help="grade without the bubblewrap jail (unsafe)")
+    grade_all.add_argument("--verbose", action="store_true", help="show workers', kernels' and nbgrader's logs")
+
+    feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
+    feedback.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder (default: the project)")
+    feedback.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+
+    demo = verbs.add_parser("demo", help="the whole course end to end on sample submissions")
+    demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
+    demo.add_argument("--workers", type=int, default=2)
+
+
+def dispatch(args):
+    if args.verb == "release":
+        from ..kit import build_wheel
+        from .course import release
+
+        for path in release(args.ids):
+            print(f"released {path.relative_to(PROJECT_ROOT)}")
+        print(f"student kit: {build_wheel(args.dist)}")
+    elif args.verb == "grade":
+        from . import grading
+
+        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep,
+                                          solutions=args.solutions, sandbox=not args.no_sandbox,
+                                          verbose=args.verbose)
+        if args.json:
+            grading.write_json(report, args.json)
+        if not args.quiet:
+            print(grading.format_report(report))
+    elif args.verb == "grade-all":
+        from .grade_all import format_outcomes, grade_all
+
+        outcomes = grade_all(args.root, workers=args.workers, scheduler=args.scheduler, gpu=args.gpu,
+                             timeout=args.timeout, force=args.force, sandbox=not args.no_sandbox,
+                             verbose=args.verbose, **course_settings(args.root, args.db_url))
+        print(format_outcomes(outcomes))
+        print(f"grades: {args.root / 'grades.csv'}")
+    elif args.verb == "feedback":
+        from .feedback import generate_all
+
+        for path in generate_all(args.root, **course_settings(args.root, args.db_url)):
+            print(f"feedback {path}")
+    elif args.verb == "demo":
+        from .demo import run_demo
+
+        run_demo(args.root, args.workers)
+    return 0

@@ -1,0 +1,147 @@
+"""The course on disk: worksheet ids, the nbgrader configuration, releasing."""
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from .. import UserError
+from ..datasets.download import PROJECT_ROOT
+
+SOLUTIONS = PROJECT_ROOT / "solutions"
+ASSIGNMENTS = PROJECT_ROOT / "assignments"
+CONFIG_FILE = PROJECT_ROOT / "nbgrader_config.py"
+SECRET_FILE = ".autograder-secret"
+
+
+def worksheet_ids(solutions=SOLUTIONS):
+    """Ids of the worksheets in `solutions/`, in course order."""
+    return sorted(p.name for p in Path(solutions).iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def check_ids(ids, solutions=SOLUTIONS):
+    known = worksheet_ids(solutions)
+    for assignment_id in ids:
+        if assignment_id not in known:
+            raise UserError(f"unknown assignment {assignment_id!r}; the course has {', '.join(known)}.")
+    return list(ids) or known
+
+
+def course_settings(root, db_url=None):
+    """CourseDirectory settings for a course folder: one other than the project keeps the project's sources."""
+    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
+        "source_directory": str(SOLUTIONS), "release_directory": "release"}
+    if db_url:
+        settings["db_url"] = db_url
+    return settings
+
+
+def course_secret(root):
+    """The key of the grader's input seeds, kept in ``root/.autograder-secret`` (made on first use).
+
+    Students never see it: the sandboxed kernel cannot read the course folder.
+    With it a regrade picks the same inputs, so it gives the same result.
+    """
+    path = Path(root) / SECRET_FILE
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def nbgrader_config(root=PROJECT_ROOT, **course_directory):
+    """The project's nbgrader_config.py as a traitlets Config, re-rooted at ``root``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, str(CONFIG_FILE.parent)).load_config()
+    config.CourseDirectory.root = str(root)
+    for key, value in course_directory.items():
+        setattr(config.CourseDirectory, key, value)
+    return config
+
+
+def _put_interpreter_on_path():
+    # nbgrader's Gradebook runs the `alembic` command found on PATH (nbgrader/api.py,
+    # get_alembic_version) when it creates a gradebook, so a venv's Python that is
+    # called without activating the venv would fail with "No such file: 'alembic'".
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def nbgrader_api(root=PROJECT_ROOT, config=None, **course_directory):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    _put_interpreter_on_path()
+    # nbgrader 0.9.6's Gradebook triggers SQLAlchemy 2 "not in session" autoflush
+    # warnings on every submission; they are harmless and drown the output.
+    warnings.filterwarnings("ignore", message=r".*not in session.*")
+    config = config or nbgrader_config(root, **course_directory)
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def nbgrader_failure(result):
+    """The real cause of a failed nbgrader API call, not its generic closing line.
+
+    nbgrader logs the traceback of the exception and then raises
+    NbGraderException("Please see the above traceback ..."); the cause is
+    the last line of the first traceback in its log.
+    """
+    text = "\n".join(filter(None, [result.get("log"), result.get("error")]))
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            for cause in lines[i + 1:]:
+                if cause and not cause.startswith((" ", "\t", "Traceback")):
+                    return _short(cause.strip())
+    errors = [line for line in lines if "ERROR" in line or "Error" in line]
+    return (errors[0] if errors else lines[-1] if lines else "no log").strip()
+
+
+def _short(cause):
+    """``package.module.SomeError: text`` as ``SomeError: text``."""
+    return re.sub(r"^(?:[A-Za-z_][\w]*\.)+([A-Za-z_]\w*: )", r"\1", cause)
+
+
+def run_nbgrader(result, what):
+    """Raise with nbgrader's own cause when one of its API calls failed."""
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader {what} failed: {nbgrader_failure(result)}")
+    return result
+
+
+def release(ids=(), root=PROJECT_ROOT):
+    """Regenerate ``assignments/<id>/`` from ``solutions/<id>/`` with nbgrader generate_assignment."""
+    ids = check_ids(ids)
+    api = nbgrader_api(root)
+    for assignment_id in ids:
+        run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
+    return [Path(root) / "assignments" / i / f"{i}.ipynb" for i in ids]
+
+
+def prepared_gradebook(assignment_id, solutions=SOLUTIONS):
+    """A gradebook holding ``assignment_id``'s source cells, made once per source and copied after.
+
+    Creating a gradebook runs the `alembic heads` command (4 s here); one
+    submission graded alone needs only the assignment's source in it.
+    """
+    import nbgrader
+
+    source = Path(solutions) / assignment_id / f"{assignment_id}.ipynb"
+    key = hashlib.sha256(source.read_bytes() + nbgrader.__version__.encode()).hexdigest()[:16]
+    cached = Path(tempfile.gettempdir()) / f"autograder-gradebook-{assignment_id}-{key}.db"
+    if not cached.is_file():
+        with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
+            api = nbgrader_api(tmp, source_directory=str(Path(solutions).resolve()), release_directory="release")
+            run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
+            staging = cached.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(Path(tmp) / "gradebook.db", staging)
+            os.replace(staging, cached)
+    return cached

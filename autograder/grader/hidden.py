@@ -1,0 +1,267 @@
+"""The hidden checks: what hidden-test blocks call, decided in the grader's own process.
+
+Each check names what it needs of the student's objects (see `trusted`):
+a `Model` is the student's model as saved and loaded safely; a `Probe` is a
+student function's results on inputs chosen here, at grading, with a seed
+the student cannot know; an `Array` or `Rows` is a value the notebook holds.
+Data and reference answers come from `heldout`, in this process.
+
+A check raises `CheckFailed` with a message for the student, and may `flag`
+something for the instructor without changing the score.
+"""
+
+import numpy as np
+from PIL import Image
+
+from .. import checks
+from ..checks import CheckFailed
+from . import heldout
+from .drawings import STYLES, draw_digit, grading_set
+from .trusted import Array, Call, Model, Probe, Rows, flag, hidden_check
+
+# A model scoring this much better on the test split than on the training data
+# it was supposedly fit to was most likely trained on the test split.
+TEST_TRAINING_MARGIN = 0.02
+TRAINING_SAMPLE = 5_000
+
+
+# --- models ----------------------------------------------------------------------
+
+@hidden_check(model=Model())
+def expect_param_count(model, total, trainable=None):
+    checks.expect_param_count(model, total, trainable)
+
+
+@hidden_check(model=Model())
+def expect_layers(model, layers):
+    checks.expect_layers(model, layers)
+
+
+@hidden_check(model=Model())
+def expect_output_activation(model, activation):
+    checks.expect_output_activation(model, activation)
+
+
+@hidden_check(model=Model())
+def expect_input_shape(model, shape):
+    checks.expect_input_shape(model, tuple(shape))
+
+
+@hidden_check(model=Model())
+def expect_accuracy(model, data, floor):
+    """Accuracy on the held-out split ``data`` (see heldout.DESCRIPTIONS) at least ``floor``.
+
+    Flags, without deducting, a model that does better on the test split than
+    on the training split it should have learnt from.
+    """
+    try:
+        x, y = heldout.for_model(data, model)
+    except Exception as e:
+        raise CheckFailed(f"The model's input shape {checks._input_shape(model)} does not fit "
+                          f"{heldout.DESCRIPTIONS[data]} ({type(e).__name__}).") from None
+    checks.expect_accuracy(model, x, y, floor, data=heldout.DESCRIPTIONS[data])
+    if data.endswith("_test"):
+        test_accuracy = checks.accuracy(model, x, y)
+        train = data.removesuffix("_test") + "_train"
+        train_accuracy = checks.accuracy(model, *heldout.for_model(train, model, limit=TRAINING_SAMPLE))
+        if test_accuracy - train_accuracy > TEST_TRAINING_MARGIN:
+            flag(f"{data}: accuracy {test_accuracy:.4f} on the test split but {train_accuracy:.4f} on "
+                 f"the first {TRAINING_SAMPLE:,} training examples: possibly trained on the test split")
+
+
+@hidden_check(model=Model())
+def expect_less_overfitting(model, name, max_gap, min_accuracy=0.8):
+    """The model's generalization gap on IMDB is below ``max_gap``, where the unregularized
+    baseline recipe lands above it; the model must also be trained (``min_accuracy``)."""
+    unseen = heldout.for_model("imdb_test", model)
+    seen = heldout.for_model("imdb_partial_train", model)
+    acc = checks.accuracy(model, *unseen)
+    if acc < min_accuracy:
+        raise CheckFailed(
+            f"The {name} model reaches only {acc:.3f} accuracy on the test reviews (at least {min_accuracy} "
+            "expected), so it was not trained like the baseline. Train it with train().")
+    gap = checks.generalization_gap(model, seen, unseen)
+    if not gap < max_gap:
+        raise CheckFailed(
+            f"The {name} model's gap between test and training loss is {gap:.3f}, not below {max_gap}: "
+            f"it over-fits like the unregularized baseline. Check the regularization of the {name} model "
+            "and train it with train().")
+    print(f"Generalization gap of the {name} model: {gap:.3f} (below {max_gap}; test accuracy {acc:.3f})")
+
+
+# --- functions, on inputs chosen here ----------------------------------------------
+
+def random_images(rng, stage):
+    images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    images[0, 0, 0], images[0, 0, 1] = 0, 255
+    return [Call([stage.array(images)], images)]
+
+
+@hidden_check(prepare=Probe(random_images))
+def expect_prepared_images(prepare, flatten):
+    for images, found in prepare.results():
+        checks.check_prepared_images(images, found, flatten, where=f"`{prepare.name}`")
+
+
+@hidden_check(y=Array())
+def expect_one_hot(y, labels):
+    """``y`` is the one-hot encoding of the training labels of ``labels`` (e.g. "mnist_train")."""
+    truth = heldout.labels(labels)
+    expected = np.eye(10, dtype=np.float32)[truth]
+    checks.expect_close(y, expected, "the one-hot targets", "the cell that makes y_train")
+
+
+def multi_hot_cases(rng, stage, dimension=heldout.IMDB_WORDS):
+    cases = [[0], [1, 1, 1], [dimension - 1, 0, 5, 5], []]
+    cases += [[int(i) for i in rng.integers(0, dimension, size=rng.integers(1, 300))] for _ in range(6)]
+    order = rng.permutation(len(cases))
+    cases = [cases[i] for i in order]
+    return [Call([stage.json(cases), stage.json(dimension)], cases)]
+
+
+@hidden_check(vectorize=Probe(multi_hot_cases))
+def expect_multi_hot(vectorize, dimension=heldout.IMDB_WORDS):
+    """Multi-hot rows, with repeated indices, index 0, the last index and an empty review."""
+    for cases, found in vectorize.results():
+        checks.expect_close(found, heldout.multi_hot(cases, dimension), "the multi-hot vectors",
+                            f"`{vectorize.name}` (the hidden test includes an empty review and index 0)")
+
+
+def _perturbed_copy(source, target):
+    """A lossless re-encoding with a few pixels of margin: same drawing, other bytes."""
+    img = Image.open(source)
+    img.load()
+    w, h = img.size
+    pad = max(1, min(w, h) // 100)
+    canvas = Image.new(img.mode, (w + 2 * pad, h + 2 * pad), img.getpixel((0, 0)))
+    canvas.paste(img, (pad, pad))
+    canvas.save(target, format="PNG")
+
+
+def instructor_drawings(rng, stage):
+    """The instructor's hand-drawn set, in a random order, under random names, re-encoded."""
+    from ..handdrawn import labelled_images
+
+    pairs = labelled_images(grading_set())
+    if not pairs:
+        raise FileNotFoundError(f"no labelled drawings in {grading_set()}")
+    order = rng.permutation(len(pairs))
+    return [Call([stage.file(pairs[i][0], transform=_perturbed_copy)], pairs[i][1]) for i in order]
+
+
+def synthetic_drawings(rng, stage):
+    """One drawing of each digit in a random style of the ones students hand in."""
+    calls = []
+    for digit in rng.permutation(10):
+        style = STYLES[int(rng.integers(len(STYLES)))]
+        calls.append(Call([stage.image(draw_digit(int(digit), style, rng))], int(digit)))
+    return calls
+
+
+def _as_input(images, model):
+    shape = checks._input_shape(model)
+    return np.stack([np.asarray(i, dtype=np.float32) for i in images]).reshape((len(images), *shape[1:]))
+
+
+@hidden_check(load_digit=Probe(synthetic_drawings))
+def expect_digit_images(load_digit, min_recognised=7):
+    """MNIST-like (28, 28) images that a nearest-neighbour reader of MNIST recognises.
+
+    The drawings are new at each grading: one per digit, in the styles of
+    real hand-ins (photos of paper, grid lines, blue ink, white on black,
+    RGBA, big canvases).
+    """
+    results = load_digit.results()
+    for label, image in results:
+        checks.expect_digit_image(image, where=f"`{load_digit.name}` (on a drawing of a {label})")
+    labels = np.array([label for label, _ in results])
+    guesses = heldout.nearest_mnist_labels(np.stack([np.asarray(i, np.float32) for _, i in results]))
+    right = int(np.sum(guesses == labels))
+    if right < min_recognised:
+        raise CheckFailed(
+            f"The images {load_digit.name} made from 10 new drawings look like the right digit in only "
+            f"{right} of 10 cases (at least {min_recognised} expected), judged by their nearest MNIST "
+            "training images. Compare your images with MNIST samples: stroke width, size, centring.")
+
+
+@hidden_check(load_digit=Probe(instructor_drawings), model=Model())
+def expect_handdrawn_accuracy(load_digit, model, floor):
+    results = load_digit.results()
+    for label, image in results:
+        checks.expect_digit_image(image, where=f"`{load_digit.name}`")
+    labels = np.array([label for label, _ in results])
+    acc = float(np.mean(checks.predict_labels(model, _as_input([i for _, i in results], model)) == labels))
+    print(f"Accuracy on the instructor's {len(labels)} hand-drawn digits: {acc:.3f} (required: {floor:.2f})")
+    if acc < floor:
+        raise CheckFailed(
+            f"Accuracy on the instructor's {len(labels)} hand-drawn digits is {acc:.3f}, below {floor:.2f}. "
+            "Look at your load_digit output next to MNIST samples: background, stroke width, centring.")
+
+
+# --- worksheet 4 ----------------------------------------------------------------------
+
+EXTRA_REVIEWS = (
+    "",
+    "FLIBBERTIGIBBET!!! Zorgon-tastic... a snorkwhistle of a movie.<br /><br />10/10",
+    "I can't say I LOVED it, but it wasn't bad; the 90's soundtrack was great.",
+)
+
+
+def raw_reviews(rng, stage, count=24):
+    """Real test reviews as written (capitals, punctuation, <br />), plus odd ones: empty, unknown words."""
+    texts = heldout.raw_test_reviews()
+    picked = [texts[int(i)] for i in rng.choice(len(texts), size=count, replace=False)] + list(EXTRA_REVIEWS)
+    return [Call([stage.json(text)], text) for text in (picked[int(i)] for i in rng.permutation(len(picked)))]
+
+
+@hidden_check(predict=Probe(raw_reviews), model=Model())
+def expect_same_predictions(predict, model, atol=1e-3):
+    """``predict(text)`` equals the model's prediction on the reference encoding of that raw text."""
+    from keras.utils import pad_sequences
+
+    results = predict.results()
+    maxlen = checks._input_shape(model)[1]
+    encoded = pad_sequences([heldout.imdb_encode(text) for text, _ in results], maxlen=maxlen)
+    expected = np.asarray(model.predict(encoded, verbose=0)).reshape(-1)
+    for (text, found), want in zip(results, expected):
+        found = np.asarray(found, dtype=np.float64).reshape(-1)
+        if found.size != 1 or not abs(found[0] - want) <= atol:
+            shown = f"{found[0]:.4f}" if found.size == 1 else f"an array of shape {found.shape}"
+            raise CheckFailed(
+                f"For the review {text[:70]!r}{'...' if len(text) > 70 else ''}, {predict.name} gave {shown} but "
+                f"the model gives {want:.4f} on that review encoded like the training data (imdb.tokenize, "
+                "word index + 3, start 1, words ranked 10,000 or beyond as 2, unknown words skipped, padded "
+                "to the model's length).")
+
+
+@hidden_check(x=Rows(count=16, of=25_000), maxlen=Array())
+def expect_padded(x, maxlen, min_length=100):
+    """Rows of the padded training reviews equal keras's pad_sequences of the same reviews."""
+    from keras.utils import pad_sequences
+
+    maxlen = int(np.asarray(maxlen).reshape(-1)[0])
+    if maxlen < min_length:
+        raise CheckFailed(f"MAXLEN is {maxlen}; with fewer than {min_length} words most reviews lose most of their text.")
+    sequences, _ = heldout.imdb_sequences("train")
+    expected = pad_sequences([sequences[i] for i in x.rows], maxlen=maxlen)
+    checks.expect_close(x.values, expected, "the padded training reviews", "the padding cell (pad and cut at "
+                        "the front, as pad_sequences does by default)")
+
+
+# --- plain functions -------------------------------------------------------------------
+
+def literal_calls(rng, stage, calls):
+    return [Call([stage.json(arg) for arg in args], tuple(args)) for args in calls]
+
+
+@hidden_check(value=Array())
+def expect_value(value, expected, atol=1e-6):
+    """A value of the notebook (a number, list or array) equals ``expected``."""
+    checks.expect_close(value, expected, "the value", "the answer cell", atol=atol)
+
+
+@hidden_check(fn=Probe(literal_calls))
+def expect_returns(fn, calls, expected, atol=1e-6):
+    """``fn(*calls[i])`` equals ``expected[i]`` for every i (inputs written in the hidden test)."""
+    for (args, found), want in zip(fn.results(), expected):
+        checks.expect_close(found, want, f"{fn.name}{args}", f"`{fn.name}`", atol=atol)

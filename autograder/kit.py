@@ -1,0 +1,114 @@
+"""The student kit: the part of this package that students install and that their kernel imports.
+
+It is the whole `autograder` package except `autograder/grader/` (hidden
+checks, reference implementations, grading, the hidden hand-drawn set) plus
+the dataset manifest. `autograder release` builds it as a wheel; at grading,
+the sandboxed kernel imports a copy of it, so that a notebook cannot read or
+replace anything of the grader's.
+"""
+
+import functools
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+GRADER = PACKAGE / "grader"
+NAME = "autograder-student"
+
+
+def files():
+    """``(path in the package, source path)`` of every file the kit holds."""
+    from .datasets.download import MANIFEST_PATH
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*")):
+        rel = path.relative_to(PACKAGE)
+        if path.is_dir() or rel.parts[0] == "grader" or "__pycache__" in rel.parts or path.suffix == ".pyc":
+            continue
+        found.append((rel.as_posix(), path))
+    if MANIFEST_PATH.parent != PACKAGE / "datasets":  # a source checkout keeps it in datasets/
+        found.append(("datasets/manifest.json", MANIFEST_PATH))
+    return found
+
+
+def build_tree(dest):
+    """Write the kit as ``dest/autograder/``; return ``dest``."""
+    dest = Path(dest)
+    for rel, source in files():
+        target = dest / "autograder" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return dest
+
+
+def is_full_package():
+    """True where the grader's part is installed beside the kit (instructors, graders)."""
+    return GRADER.is_dir()
+
+
+@functools.lru_cache(maxsize=1)
+def package_for_kernel():
+    """A folder to put first on a sandboxed kernel's PYTHONPATH, holding the kit only."""
+    if not is_full_package():
+        return PACKAGE.parent
+    digest = hashlib.sha256()
+    for rel, source in files():
+        digest.update(rel.encode() + b"\0" + source.read_bytes())
+    dest = Path(tempfile.gettempdir()) / f"autograder-kit-{digest.hexdigest()[:16]}"
+    if not (dest / "autograder" / "__init__.py").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="autograder-kit-"))
+        build_tree(staging)
+        try:
+            staging.rename(dest)
+        except OSError:  # another process built it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def grader_only_paths():
+    """Folders a kernel must never see, even where a bound folder contains them."""
+    return [GRADER] if is_full_package() else []
+
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "{version}"
+description = "Student kit of the deep-learning worksheets: datasets, visible checks, `autograder check`."
+requires-python = ">=3.10"
+dependencies = {dependencies}
+
+[project.scripts]
+autograder = "autograder.cli:main"
+
+[tool.setuptools.packages.find]
+include = ["autograder*"]
+
+[tool.setuptools.package-data]
+"autograder.datasets" = ["manifest.json"]
+"""
+DEPENDENCIES = ["tensorflow>=2.18,<2.22", "keras>=3.6,<4", "nbgrader>=0.9.6,<0.10", "jupyterlab>=4,<5",
+                "numpy>=1.26", "pillow>=10", "matplotlib>=3.8"]
+
+
+def build_wheel(dist):
+    """Build the kit's wheel into ``dist``; return its path."""
+    from . import __version__
+
+    dist = Path(dist)
+    dist.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="autograder-kit-build-") as tmp:
+        build_tree(tmp)
+        Path(tmp, "pyproject.toml").write_text(
+            PYPROJECT.format(name=NAME, version=__version__, dependencies=DEPENDENCIES))
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--wheel-dir", str(dist), tmp], check=True, capture_output=True)
+    return next(dist.glob(f"{NAME.replace('-', '_')}-{__version__}-*.whl"))
