@@ -507,29 +507,58 @@ class ScoreHiddenTests(NbGraderPreprocessor):
         return nb, resources
 
     def _score(self, plans, exchange):
-        with tempfile.TemporaryDirectory(prefix="autograder-score-") as tmp:
-            job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
-            job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()]}))
-            command = [sys.executable, "-m", "autograder.grader.trusted", str(job), str(result)]
-            if _jail_available():
-                command = _jail(command, readable=[exchange], writable=[Path(tmp)])
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-            try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout, env=env,
-                                      start_new_session=True)
-            except subprocess.TimeoutExpired:
-                return {g: {"failures": [f"the grader's scoring took over {self.timeout} s"], "flags": []}
-                        for g in plans}
-            if done.returncode != 0 or not result.is_file():
-                lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-                reason = lines[-1] if lines else f"exit status {done.returncode}"
-                self.log.error("hidden-test scoring failed: %s", done.stderr[-3000:])
-                return {g: {"failures": [f"the grader could not score this cell ({reason[:300]})"], "flags": []}
-                        for g in plans}
-            return json.loads(result.read_text())
+        return score_in_fresh_process(plans, exchange, self.timeout, self.log)
 
     def preprocess_cell(self, cell, resources, index):
         return cell, resources
+
+
+def score_in_fresh_process(plans, exchange, timeout=900, log=None):
+    """``{grade_id: {"failures": [...], "flags": [...]}}`` from a fresh, jailed grader process."""
+    with tempfile.TemporaryDirectory(prefix="autograder-score-") as tmp:
+        job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()]}))
+        command = [sys.executable, "-m", "autograder.grader.trusted", str(job), str(result)]
+        if _jail_available():
+            command = _jail(command, readable=[Path(exchange)], writable=[Path(tmp)])
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
+                                  start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return {g: {"failures": [f"the grader's scoring took over {timeout} s"], "flags": []} for g in plans}
+        if done.returncode != 0 or not result.is_file():
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit status {done.returncode}"
+            if log is not None:
+                log.error("hidden-test scoring failed: %s", done.stderr[-3000:])
+            return {g: {"failures": [f"the grader could not score this cell ({reason[:300]})"], "flags": []}
+                    for g in plans}
+        return json.loads(result.read_text())
+
+
+def check_in_clean_process(block, namespace, where="the hidden test", timeout=900):
+    """For graders that run tests in the student's process (otter): the same hidden checks, decided outside it.
+
+    The objects named by ``block`` are exported from ``namespace`` in this
+    process (models saved, functions called on inputs chosen here), then a
+    fresh, jailed grader process loads the exports and decides. Returns the
+    failure messages (empty when every check passed). Only the decision is
+    protected: this process is the student's, so it could change what it
+    exports, or this function; see the README's section on otter.
+    """
+    from ..exchange import collect
+
+    exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))
+    try:
+        folder = exchange / "00"
+        seed = int.from_bytes(os.urandom(8), "big")
+        plan(block, seed, folder, write=True, where=where)
+        collect(namespace, folder / "request.json")
+        plans = {"cell": {"source": block, "seed": seed, "folder": str(folder), "where": where}}
+        return score_in_fresh_process(plans, exchange, timeout)["cell"]["failures"]
+    finally:
+        shutil.rmtree(exchange, ignore_errors=True)
 
 
 def _errors_first(outputs):
