@@ -355,7 +355,8 @@ class FilterStderr(IgnorePattern):
     """
 
     line_patterns = List(Unicode(), [
-        r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w./-]{1,200}:\d+\]",  # absl / glog
+        r"[IWEF]\d{4} \d\d:\d\d:\d{2,12}\.\d+ +\d+ [\w./-]{1,200}:\d+\]",  # absl / glog
+        r"To enable the following instructions: [A-Z0-9_ ]{1,200}in other operations",  # TF's 2nd line
         r"WARNING: All log messages before absl::InitializeLog",
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] tensorflow/",  # older TF C++ format
         r"\S{1,400}:\d+: \w{0,80}Warning: ",  # warnings.warn: "path:line: UserWarning: ..."

@@ -252,7 +252,8 @@ class Sandbox:
             args += ["--setenv", key, str(value)]
         # ipykernel's parent poller takes PID 1 (bubblewrap's reaper) for a dead parent
         # unless JPY_PARENT_PID is 1; --die-with-parent stands in for it.
-        return args + ["--chdir", str(self.workdir), "--"]
+        # Everything not bound above lives on bubblewrap's own root tmpfs: read-only too.
+        return args + ["--remount-ro", "/", "--chdir", str(self.workdir), "--"]
 
     def rlimit_args(self):
         limits = ["--core=0"]

@@ -298,7 +298,7 @@ def _checks_module():
 
 
 def parse(block, where="a hidden-test block"):
-    """``[(check, bound arguments as AST nodes)]`` for each statement of a block."""
+    """``[(check, arguments)]`` for each statement: student arguments by name, the others evaluated literals."""
     hidden = _checks_module()
     try:
         tree = ast.parse(block)
@@ -323,7 +323,20 @@ def parse(block, where="a hidden-test block"):
             bound = check.signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
         except TypeError as e:
             raise PlanError(f"{where}: hidden.{func.attr}: {e}") from None
-        calls.append((check, bound.arguments))
+        arguments = {}
+        for param, node in bound.arguments.items():
+            if param in check.kinds:
+                if not isinstance(node, ast.Name):
+                    raise PlanError(f"{where}: argument {param} of hidden.{func.attr} must name a "
+                                    "variable of the student's notebook")
+                arguments[param] = node.id
+                continue
+            try:
+                arguments[param] = ast.literal_eval(node)
+            except ValueError:
+                raise PlanError(f"{where}: argument {param} of hidden.{func.attr} must be a literal "
+                                f"(a number, string, list, dict or tuple)") from None
+        calls.append((check, arguments))
     return calls
 
 
@@ -333,22 +346,14 @@ def plan(block, seed, folder, write=True, where="a hidden-test block"):
     stage = Stage(folder, rng, write=write)
     statements, exports = [], {}
     for k, (check, arguments) in enumerate(parse(block, where)):
-        literals = {}
-        for param, node in arguments.items():
-            if param in check.kinds:
-                continue
-            try:
-                literals[param] = ast.literal_eval(node)
-            except ValueError:
-                raise PlanError(f"{where}: argument {param} of hidden.{check.__name__} must be a literal "
-                                f"(a number, string, list, dict or tuple)") from None
+        literals = {p: v for p, v in arguments.items() if p not in check.kinds}
+        for param, value in check.signature.parameters.items():
+            if param not in arguments and param not in check.kinds and value.default is not inspect.Parameter.empty:
+                literals[param] = value.default
         students = {}
         for param, kind in check.kinds.items():
-            node = arguments.get(param)
-            if not isinstance(node, ast.Name):
-                raise PlanError(f"{where}: argument {param} of hidden.{check.__name__} must name a "
-                                "variable of the student's notebook")
-            requested = kind.request(node.id, f"{node.id}_{k}", rng, stage, literals)
+            name = arguments[param]
+            requested = kind.request(name, f"{name}_{k}", rng, stage, literals)
             item, data = requested if isinstance(requested, tuple) else (requested, None)
             key = json.dumps({k2: v for k2, v in item.items() if k2 != "calls"}, sort_keys=True) \
                 if item["kind"] in ("model", "array") else f"{item['kind']}:{k}:{param}"

@@ -1,0 +1,201 @@
+"""Hidden tests decided outside the kernel: planning, exports, safe loading, scoring."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from autograder import exchange
+from autograder.checks import CheckFailed
+from autograder.grader import artifacts, hidden
+from autograder.grader.trusted import PlanError, check_in_clean_process, parse, plan, score_block
+
+
+def small_model(activation="relu", extra=None, output=None):
+    stack = [keras.Input((4,)), layers.Dense(3, activation=activation)] + (extra or [])
+    stack.append(output or layers.Dense(2, activation="softmax"))
+    return keras.Sequential(stack)
+
+
+# --- what a hidden-test block may say ----------------------------------------------
+
+@pytest.mark.parametrize("block, message", [
+    ("import os\nos.system('x')", "may only call hidden checks"),
+    ("hidden.expect_accuracy(model, data, floor=0.9)", "argument data of hidden.expect_accuracy must be a literal"),
+    ("hidden.expect_accuracy(model.layers, 'mnist_test', floor=0.9)", "must name a variable"),
+    ("hidden.nope(model)", "hidden.nope, which is not a hidden check"),
+    ("hidden.expect_accuracy(model)", "missing a required argument: 'data'"),
+    ("hidden.expect_value(*x)", "takes plain arguments"),
+    ("hidden.expect_value(x", "is not valid Python"),
+])
+def test_blocks_are_calls_of_named_checks_with_literal_arguments(block, message):
+    with pytest.raises(PlanError, match=message):
+        parse(block)
+
+
+def test_a_plan_asks_the_kernel_for_each_object_once(tmp_path):
+    block = ("from autograder.grader import hidden\n"
+             "hidden.expect_param_count(model, 7850)\n"
+             "hidden.expect_accuracy(model, 'mnist_test', floor=0.9)\n"
+             "hidden.expect_multi_hot(vectorize)\n")
+    statements = plan(block, seed=1, folder=tmp_path)
+    request = json.loads((tmp_path / "request.json").read_text())
+    assert [(e["kind"], e["name"]) for e in request["exports"]] == [
+        ("model", "model"), ("probe", "vectorize")]
+    assert [s.literals for s in statements] == [{"total": 7850, "trainable": None},
+                                               {"data": "mnist_test", "floor": 0.9}, {"dimension": 10_000}]
+    # The same seed gives the same inputs: the scoring process re-plans without writing.
+    again = plan(block, seed=1, folder=tmp_path / "dry", write=False)
+    assert again[2].students["vectorize"][1] == request["exports"][1]
+    assert not (tmp_path / "dry").exists()
+    other = plan(block, seed=2, folder=tmp_path / "other")
+    assert other[2].students["vectorize"][1] != request["exports"][1]
+
+
+# --- exports written by the kernel, read by the grader ---------------------------------
+
+def export_and_load(tmp_path, model):
+    exchange.save_model(model, tmp_path / "m.keras")
+    return artifacts.load_model(tmp_path / "m.keras")
+
+
+def test_activations_are_saved_under_keras_names(tmp_path):
+    import tensorflow as tf
+
+    model = small_model(output=layers.Dense(2, activation=tf.nn.softmax))
+    loaded = export_and_load(tmp_path, model)
+    assert loaded.layers[-1].activation is keras.activations.softmax
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_tanh_named_relu_is_saved_as_tanh(tmp_path):
+    def relu(x):
+        return keras.ops.tanh(x)
+
+    loaded = export_and_load(tmp_path, small_model(activation=relu))
+    assert loaded.layers[0].activation is keras.activations.tanh
+    with pytest.raises(CheckFailed, match="expected activation 'relu', found 'tanh'"):
+        hidden.expect_layers.check(loaded, [{"activation": "relu"}, {}])
+
+
+def test_a_subclassed_model_is_saved_as_the_stack_it_computes(tmp_path):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = layers.Dense(3, activation="relu"), layers.Dense(2, activation="softmax")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = Net()
+    model(np.zeros((1, 4), "float32"))
+    loaded = export_and_load(tmp_path, model)
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Dense"]
+
+    class Skip(Net):
+        def call(self, x):
+            return self.out(self.hidden(x) + 1.0)
+
+    odd = Skip()
+    odd(np.zeros((1, 4), "float32"))
+    with pytest.raises(ValueError, match="does more than apply its layers in order"):
+        exchange.save_model(odd, tmp_path / "odd.keras")
+
+
+def model_archive(tmp_path, edit):
+    """A model file whose config.json was rewritten by ``edit``, as a hostile kernel could."""
+    small_model().save(tmp_path / "ok.keras")
+    path = tmp_path / "edited.keras"
+    with zipfile.ZipFile(tmp_path / "ok.keras") as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                data = json.dumps(edit(json.loads(data))).encode()
+            dst.writestr(item, data)
+    return path
+
+
+def set_layer(config, index, **changes):
+    config["config"]["layers"][index].update(changes)
+    return config
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: set_layer(c, 1, module=None, class_name="Dropout", registered_name="Dropout"),
+     "contains Dropout, which is not a standard Keras layer"),
+    (lambda c: set_layer(c, 1, class_name="Lambda"), "contains keras.layers.Lambda"),
+    (lambda c: set_layer(c, 1, class_name="TFSMLayer"), "contains keras.layers.TFSMLayer"),
+    (lambda c: set_layer(c, 1, module="os", class_name="system"), "contains os.system"),
+    (lambda c: (c["config"]["layers"][1]["config"].__setitem__(
+        "activation", {"module": "builtins", "class_name": "function", "config": "eval"}), c)[1],
+     "contains builtins.function"),
+])
+def test_only_standard_keras_classes_are_loaded(tmp_path, edit, message):
+    with pytest.raises(CheckFailed, match=message):
+        artifacts.load_model(model_archive(tmp_path, edit))
+
+
+def test_archives_and_arrays_that_are_not_plain_are_refused(tmp_path):
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("payload.py", "print('hi')")
+    with pytest.raises(CheckFailed, match="not saved as a plain Keras model file"):
+        artifacts.load_model(bad)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(CheckFailed, match="could not be read as a plain array"):
+        artifacts.load_array(tmp_path / "objects.npy", "`y`")
+    with pytest.raises(CheckFailed, match="found no `y`"):
+        artifacts.load_array(tmp_path / "absent.npy", "`y`")
+
+
+def test_an_l2_factor_of_zero_is_no_regularizer(tmp_path):
+    model = small_model()
+    zero = keras.Sequential([keras.Input((4,)),
+                             layers.Dense(3, activation="relu", kernel_regularizer=keras.regularizers.l2(0.0)),
+                             layers.Dense(2, activation="softmax")])
+    with pytest.raises(CheckFailed, match="expected regularizer a regularizer, found None"):
+        hidden.expect_layers.check(export_and_load(tmp_path, zero), [{"regularizer": True}, {}])
+    del model
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+def test_probes_run_the_function_on_the_graders_inputs(tmp_path):
+    block = "hidden.expect_multi_hot(vectorize)"
+    plan(block, seed=3, folder=tmp_path)
+
+    def vectorize(seqs, dim):
+        out = np.zeros((len(seqs), dim), "float32")
+        for i, s in enumerate(seqs):
+            out[i, s] = 1
+        return out
+
+    exchange.collect({"vectorize": vectorize}, tmp_path / "request.json")
+    assert score_block(block, 3, tmp_path) == ([], [])
+
+    def counts(seqs, dim):
+        out = np.zeros((len(seqs), dim), "float32")
+        for i, s in enumerate(seqs):
+            for j in s:
+                out[i, j] += 1
+        return out
+
+    exchange.collect({"vectorize": counts}, tmp_path / "request.json")
+    failures, _ = score_block(block, 3, tmp_path)
+    assert failures and "multi-hot vectors differ" in failures[0]
+
+
+def test_check_in_clean_process_decides_outside_this_process():
+    def double(x):
+        return 2 * x
+
+    block = "hidden.expect_returns(double, [[-3], [0.5]], [-6, 1.0])\nhidden.expect_value(answer, 42)"
+    assert check_in_clean_process(block, {"double": double, "answer": 42}) == []
+    failures = check_in_clean_process(block, {"double": lambda x: x, "answer": 41})
+    assert len(failures) == 2 and "Expected the value 42, found 41" in failures[1]
+    assert "not defined" in check_in_clean_process(block, {"double": double})[0]
