@@ -108,8 +108,9 @@ def _quiet(verbose):
         return
     warnings.filterwarnings("ignore")
     logging.getLogger().setLevel(logging.ERROR)
+    # nbgrader logs through traitlets, CRITICAL included for an exchange folder we never use.
     for name in ("traitlets", "nbgrader", "distributed", "tornado", "asyncio"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def run(argv=None):

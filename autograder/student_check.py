@@ -130,7 +130,7 @@ def check_notebook(path, sandbox="auto", progress=True, verbose=False):
         if status is not None and hasattr(step, "on_cell_start"):
             step.on_cell_start = status
         try:
-            nb, resources = step.preprocess(nb, resources)
+            nb, resources = step(nb, resources)  # as nbconvert calls it: steps not enabled are skipped
         finally:
             if status is not None and hasattr(step, "on_cell_start"):
                 status.done()

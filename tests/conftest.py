@@ -2,10 +2,13 @@
 $AUTOGRADER_DATA_MIRROR (CI sets ../shared/datasets) or the internet."""
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))  # tiny_course, hostile submissions
 
 
 @pytest.fixture(scope="session", autouse=True)

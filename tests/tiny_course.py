@@ -52,11 +52,16 @@ def student_version(nb, answer="42", extra="", double="2 * x"):
     return nb
 
 
-def make_course(root, solution=None, assignment="tiny"):
-    """``root/solutions/<assignment>/<assignment>.ipynb``; returns ``root``."""
+PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "nbgrader_config.py"
+
+
+def make_course(root, solution=None, assignment="tiny", config=""):
+    """``root/solutions/<assignment>/<assignment>.ipynb``, and the project's nbgrader_config.py
+    (rooted wherever it lies) followed by ``config`` lines; returns ``root``."""
     folder = Path(root) / "solutions" / assignment
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(solution or tiny_solution(), folder / f"{assignment}.ipynb")
+    (Path(root) / "nbgrader_config.py").write_text(PROJECT_CONFIG.read_text() + "\n" + config)
     return Path(root)
 
 

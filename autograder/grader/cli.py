@@ -1,5 +1,6 @@
 """The instructors' verbs of `autograder`: release, grade, grade-all, feedback, demo."""
 
+import sys
 from pathlib import Path
 
 from ..datasets.download import PROJECT_ROOT
@@ -76,6 +77,12 @@ def dispatch(args):
                              verbose=args.verbose, **course_settings(args.root, args.db_url))
         print(format_outcomes(outcomes))
         print(f"grades: {args.root / 'grades.csv'}")
+        problems = [k for k, o in outcomes.items() if o["status"] != "graded"]
+        if problems:
+            print(f"autograder: {len(problems)} of {len(outcomes)} submissions could not be graded "
+                  f"({', '.join(problems[:5])}{', ...' if len(problems) > 5 else ''}); the reasons are above "
+                  "and in grade-all.json.", file=sys.stderr)
+            return 1
     elif args.verb == "feedback":
         from .feedback import generate_all
 

@@ -33,9 +33,13 @@ def check_ids(ids, solutions=SOLUTIONS):
 
 
 def course_settings(root, db_url=None):
-    """CourseDirectory settings for a course folder: one other than the project keeps the project's sources."""
-    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
-        "source_directory": str(SOLUTIONS), "release_directory": "release"}
+    """CourseDirectory settings for a course folder.
+
+    A folder with its own nbgrader_config.py is a course of its own; another
+    one (the demo's) grades the project's worksheets from the project's sources.
+    """
+    own = Path(root).resolve() == PROJECT_ROOT or (Path(root) / CONFIG_FILE.name).is_file()
+    settings = {} if own else {"source_directory": str(SOLUTIONS), "release_directory": "release"}
     if db_url:
         settings["db_url"] = db_url
     return settings
@@ -56,10 +60,12 @@ def course_secret(root):
 
 
 def nbgrader_config(root=PROJECT_ROOT, **course_directory):
-    """The project's nbgrader_config.py as a traitlets Config, re-rooted at ``root``."""
+    """The course's nbgrader_config.py (``root``'s own, else the project's) as a Config rooted at ``root``."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader(CONFIG_FILE.name, str(CONFIG_FILE.parent)).load_config()
+    own = Path(root) / CONFIG_FILE.name
+    source = own if own.is_file() else CONFIG_FILE
+    config = PyFileConfigLoader(source.name, str(source.parent)).load_config()
     config.CourseDirectory.root = str(root)
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)

@@ -163,7 +163,9 @@ def grade_on_worker(payload):
         job.write_text(json.dumps({k: v for k, v in payload.items() if k != "files"} | {"path": str(work)}))
         out = Path(tmp) / "out.ipynb"
         command = [sys.executable, "-m", "autograder.grader.grade_all", str(job), str(out)]
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
+        prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+        proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         try:
             _, err = proc.communicate(timeout=payload["timeout"])
@@ -200,44 +202,60 @@ def execute_job(job_file, out_file):
 # --- the coordinator side: two steps around the worker -----------------------------------
 
 class Dispatcher:
-    """The Dask side of grading: submissions out, executed notebooks back, one retry after a worker dies."""
+    """The Dask side of grading: submissions out, executed notebooks back.
+
+    At most one submission per worker slot is in flight: a task merely queued
+    on a worker that dies counts as killed too, so queueing here keeps the
+    others safe. A submission whose worker died is run once more by the
+    scheduler (allowed-failures 1), then recorded as failed.
+    """
 
     def __init__(self, client, config, timeout, gpu):
         self.client = client
         self.config = config
         self.timeout = timeout
         self.resources = {"GPU": 1} if gpu else None
-        self.payloads, self.futures, self.retried, self.results = {}, {}, set(), {}
+        self.queue, self.futures, self.results = [], {}, {}
 
     def submit(self, key, payload):
-        self.payloads[key] = payload
-        self.futures[key] = self.client.submit(grade_on_worker, payload, key=f"grade-{key}-{time.time_ns()}",
-                                               pure=False, resources=self.resources)
+        self.queue.append((key, payload))
+
+    def _slots(self):
+        workers = self.client.scheduler_info()["workers"].values()
+        if self.resources:
+            workers = [w for w in workers if w.get("resources", {}).get("GPU")]
+        return max(1, sum(w.get("nthreads", 1) for w in workers))
+
+    def _start(self, pending):
+        key, payload = self.queue.pop(0)
+        future = self.client.submit(grade_on_worker, payload, key=f"grade-{key}-{time.time_ns()}",
+                                    pure=False, resources=self.resources)
+        self.futures[key] = future
+        pending.add(future)
 
     def completed(self):
-        """Keys as their results arrive; a submission whose worker died is sent once more."""
-        if not self.futures:
+        """Keys as their results arrive."""
+        if not self.queue:
             return
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        pending = as_completed(list(self.futures.values()))
-        by_future = {f.key: k for k, f in self.futures.items()}
+        pending = as_completed([], loop=self.client.loop)
+        for _ in range(min(self._slots(), len(self.queue))):
+            self._start(pending)
+        by_future = {}
         for future in pending:
+            by_future.update({f.key: k for k, f in self.futures.items()})
             key = by_future[future.key]
             try:
                 self.results[key] = future.result()
             except KilledWorker:
-                if key not in self.retried:
-                    self.retried.add(key)
-                    self.submit(key, self.payloads[key])
-                    by_future[self.futures[key].key] = key
-                    pending.add(self.futures[key])
-                    continue
-                self.results[key] = {"error": "the worker grading it died twice", "notebook": None,
-                                     "host_problem": ""}
-            except Exception as e:  # the task itself failed: a bug, reported, the others go on
-                self.results[key] = {"error": f"{type(e).__name__}: {e}", "notebook": None, "host_problem": ""}
+                self.results[key] = {"error": "the Dask workers grading it died twice", "notebook": None}
+            except Exception as e:  # the task itself failed: reported, the others go on
+                self.results[key] = {"error": f"{type(e).__name__}: {e}", "notebook": None}
+            future.release()
+            if self.queue:
+                self._start(pending)
             yield key
 
     def running(self):
@@ -308,34 +326,66 @@ def _autograde(config, assignment, student, steps):
 
 # --- the whole run ---------------------------------------------------------------------------
 
+def _reachable(address, timeout):
+    """Connect and hand-shake with a scheduler within ``timeout``; Client() alone can hang.
+
+    Client(address, timeout=...) bounds only the TCP connect: a port that
+    accepts connections but never answers Dask's handshake (an HTTP server,
+    such as a dashboard) makes it wait forever (distributed/comm/core.py, connect).
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    asyncio.run(probe())
+
+
 @contextlib.contextmanager
 def dask_client(workers, scheduler, verbose):
     """A client of the running cluster at ``scheduler``, else of a local one of ``workers`` processes."""
     import dask
     from distributed import Client, LocalCluster
 
+    # Payloads are whole submission folders; a few MB is normal here.
+    settings = {"distributed.admin.large-graph-warning-threshold": "64MB"}
     if scheduler:
         try:
-            client = Client(scheduler, timeout=10)
-        except (OSError, TimeoutError) as e:
-            raise UserError(f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}); "
-                            "start it with `dask scheduler` or check the address.") from None
+            _reachable(scheduler, 10)
+            with dask.config.set(settings):
+                client = Client(scheduler, timeout=10, set_as_default=False)
+        except ValueError as e:
+            raise UserError(f"{scheduler!r} is not a Dask scheduler address ({e}); give tcp://HOST:8786.") from None
+        except Exception as e:  # OSError, TimeoutError, a garbled handshake
+            raise UserError(f"cannot reach a Dask scheduler at {scheduler} ({type(e).__name__}); start it with "
+                            "`dask scheduler` there, or check the address.") from None
         try:
+            try:
+                client.wait_for_workers(1, timeout=60)
+            except TimeoutError:
+                raise UserError(f"no Dask worker is connected to the scheduler at {scheduler}; start one with "
+                                f"`dask worker {scheduler} --nthreads 1`.") from None
             yield client
         finally:
             client.close()
         return
-    # A worker that dies is reported at once (KilledWorker); the retry is ours, once.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False}):
+    # A worker that dies takes its submission with it: the scheduler runs it once
+    # more elsewhere, then reports KilledWorker. Workers have no memory limit of
+    # their own (the sandbox sets the student's); nothing listens beyond localhost.
+    settings |= {"distributed.scheduler.allowed-failures": 1}
+    with dask.config.set(settings):
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.INFO if verbose else logging.ERROR)
-        client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
-            cluster.close()
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0", memory_limit=0,
+                               silence_logs=logging.INFO if verbose else logging.CRITICAL)
+        client = Client(cluster, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
 
 
 def _zero_row(api, sub):
@@ -446,7 +496,7 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
             if not result["success"]:
                 _zero_row(api, sub)
                 outcomes[sub.key] = {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[sub.key]}
-        bar = _progress(len(dispatcher.futures)) if progress and dispatcher.futures else None
+        bar = _progress(len(dispatcher.queue)) if progress and dispatcher.queue else None
         by_key = {s.key: s for s in pending}
         for key in dispatcher.completed():
             sub = by_key[key]

@@ -1,0 +1,218 @@
+"""`grade-all` on Dask: the same scores as nbgrader autograde, late penalties, faults, other machines."""
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.cli import run
+from autograder.grader.course import nbgrader_api
+from autograder.grader.grade_all import grade_all
+from tiny_course import make_course, student_version, submit, tiny_solution
+
+DUE = "2026-01-10 12:00:00 UTC"
+
+
+def set_due_date(course):
+    from nbgrader.utils import parse_utc
+
+    api = nbgrader_api(course)
+    with api.gradebook as gb:
+        gb.update_or_create_assignment("tiny", duedate=parse_utc(DUE))
+
+
+@pytest.fixture
+def course(tmp_path):
+    """The four submissions of the issue: full, untouched, partly wrong, late; late work scores zero."""
+    course = make_course(tmp_path / "course", config='c.LateSubmissionPlugin.penalty_method = "zero"\n')
+    untouched = student_version(tiny_solution())
+    untouched.cells[1].source = untouched.cells[4].source = "# YOUR CODE HERE\nraise NotImplementedError()"
+    submit(course, "ada", student_version(tiny_solution()), timestamp="2026-01-09 10:00:00 UTC")
+    submit(course, "ben", untouched, timestamp="2026-01-09 10:00:00 UTC")
+    submit(course, "cy", student_version(tiny_solution(), answer="7"), timestamp="2026-01-09 10:00:00 UTC")
+    submit(course, "dee", student_version(tiny_solution()), timestamp="2026-01-12 09:00:00 UTC")
+    set_due_date(course)
+    return course
+
+
+def gradebook_scores(course):
+    with nbgrader_api(course).gradebook as gb:
+        return {(s.student.id, g.name): g.score for s in gb.find_assignment("tiny").submissions
+                for n in s.notebooks for g in n.grades} | \
+               {(s.student.id, "penalty"): s.late_submission_penalty for s in gb.find_assignment("tiny").submissions}
+
+
+def csv_rows(course):
+    return {r["student_id"]: (float(r["raw_score"]), float(r["late_submission_penalty"]), float(r["score"]))
+            for r in csv.DictReader((course / "grades.csv").open())}
+
+
+def test_local_cluster_scores_equal_nbgrader_autograde_with_late_penalties(course, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(course, plain)
+
+    outcomes = grade_all(course, workers=2, progress=False)
+    assert {k: (o["score"], o["late_penalty"]) for k, o in outcomes.items()} == {
+        "ada/tiny": (3.0, 0.0), "ben/tiny": (0.0, 0.0), "cy/tiny": (2.0, 0.0), "dee/tiny": (3.0, 3.0)}
+    assert csv_rows(course) == {"ada": (3.0, 0.0, 3.0), "ben": (0.0, 0.0, 0.0), "cy": (2.0, 0.0, 2.0),
+                                "dee": (3.0, 3.0, 0.0)}
+    assert {o["sandbox"] for o in outcomes.values()} == {"bwrap"}
+    assert all(o["device"] for o in outcomes.values())
+    assert outcomes["ben/tiny"]["failed_tests"]["test_answer"] == "the answer cell above (1. The answer) was not filled in"
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for command in (["generate_assignment", "tiny", "--force"], ["autograde", "tiny"]):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *command], cwd=plain, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert gradebook_scores(plain) == gradebook_scores(course)
+
+
+def test_a_second_run_regrades_only_what_changed(course):
+    first = grade_all(course, workers=1, progress=False)
+    submit(course, "cy", student_version(tiny_solution()), timestamp="2026-01-09 11:00:00 UTC")
+    started = time.perf_counter()
+    second = grade_all(course, workers=1, progress=False)
+    assert second["cy/tiny"]["score"] == 3.0
+    assert {k: v for k, v in second.items() if k != "cy/tiny"} == {k: v for k, v in first.items() if k != "cy/tiny"}
+    again = grade_all(course, workers=1, progress=False)
+    assert again == second
+    assert json.loads((course / "grade-all.json").read_text()) == again
+    del started
+
+
+def test_faults_keep_every_row_and_the_honest_points(tmp_path):
+    course = make_course(tmp_path)
+    submit(course, "ok", student_version(tiny_solution()))
+    submit(course, "dies", student_version(tiny_solution(), double="2 * x\nimport os; os._exit(3)"))
+    (course / "submitted" / "json" / "tiny").mkdir(parents=True)
+    (course / "submitted" / "json" / "tiny" / "tiny.ipynb").write_text('{"cells": [')
+    renamed = submit(course, "renamed", student_version(tiny_solution()))
+    renamed.rename(renamed.with_name("my_homework.ipynb"))
+    submit(course, "nothing", None)
+    outcomes = grade_all(course, workers=2, progress=False)
+    assert outcomes["ok/tiny"]["score"] == 3.0
+    assert outcomes["dies/tiny"]["score"] == 1.0  # test_answer ran before the kernel died
+    assert outcomes["dies/tiny"]["fault"] == "the kernel exited with status 3 (os._exit or a crash in a library)"
+    assert outcomes["json/tiny"]["reason"].startswith("tiny.ipynb is not a valid notebook (")
+    assert outcomes["renamed/tiny"]["reason"] == \
+        "missing notebook tiny.ipynb (found my_homework.ipynb: renamed, or handed in to the wrong assignment?)"
+    assert outcomes["nothing/tiny"]["reason"] == "missing notebook tiny.ipynb"
+    rows = csv_rows(course)
+    assert set(rows) == {"ok", "dies", "json", "renamed", "nothing"}
+    assert rows["dies"][2] == 1.0 and rows["json"][2] == 0.0
+
+
+# --- several machines: a scheduler and two workers in their own folders ----------------
+
+def start(command, cwd, env=None):
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """`dask scheduler` and two `dask worker` processes, each in its own empty folder."""
+    dask = str(Path(sys.executable).parent / "dask")
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    procs = [start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
+                    "--scheduler-file", str(scheduler_file)], tmp_path, env)]
+    for name in ("host-a", "host-b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        procs.append(start([dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                            "--no-nanny", "--name", name, "--local-directory", str(folder),
+                            "--dashboard-address", "127.0.0.1:0"], folder))
+    for _ in range(120):
+        if scheduler_file.is_file():
+            break
+        time.sleep(0.5)
+    from distributed import Client
+
+    address = json.loads(scheduler_file.read_text())["address"]
+    with Client(address, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=120)
+    yield address
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_a_remote_cluster_survives_a_worker_killed_mid_run(tmp_path, cluster):
+    from distributed import Client
+
+    course = make_course(tmp_path / "course")
+    for student in ("s1", "s2", "s3", "s4"):
+        submit(course, student, student_version(tiny_solution(), extra="\nimport time; time.sleep(6)"))
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(grade_all(course, scheduler=cluster, progress=False)))
+    thread.start()
+    with Client(cluster, set_as_default=False) as client:
+        pids = client.run(os.getpid)
+        busy = []
+        for _ in range(300):
+            busy = [addr for addr, tasks in client.processing().items() if tasks]
+            if busy:
+                break
+            time.sleep(0.2)
+        assert busy, "no submission started"
+        time.sleep(2)
+        os.kill(pids[busy[0]], signal.SIGKILL)
+    thread.join(timeout=600)
+    assert set(result) == {"s1/tiny", "s2/tiny", "s3/tiny", "s4/tiny"}
+    assert all(o["status"] == "graded" and o["score"] == 3.0 for o in result.values()), result
+    assert {o["host"] for o in result.values()} <= {os.uname().nodename}
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (lambda c: None, ["--scheduler", "tcp://127.0.0.1:9"], "autograder: cannot reach a Dask scheduler at tcp://127.0.0.1:9"),
+    (lambda c: (c / "submitted").mkdir(), [], "autograder: no submissions in "),
+    (lambda c: None, [], "autograder: no submissions: "),
+])
+def test_grade_all_errors_are_one_sentence_and_leave_the_gradebook(tmp_path, capsys, setup, args, message):
+    course = make_course(tmp_path)
+    if "scheduler" in " ".join(args):
+        submit(course, "ada", student_version(tiny_solution()))
+        set_due_date(course)
+    setup(course)
+    gradebook = course / "gradebook.db"
+    before = hashlib.sha256(gradebook.read_bytes()).hexdigest() if gradebook.exists() else None
+    assert run(["grade-all", "--root", str(course), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+    after = hashlib.sha256(gradebook.read_bytes()).hexdigest() if gradebook.exists() else None
+    assert before == after
+
+
+def test_grade_all_cli_names_what_could_not_be_graded(tmp_path, capsys):
+    course = make_course(tmp_path)
+    submit(course, "ada", student_version(tiny_solution()))
+    submit(course, "fay", student_version(tiny_solution()), assignment="99_unknown")
+    submit(course, "gus", None)
+    assert run(["grade-all", "--root", str(course), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "ada/tiny                                 3 / 3" in captured.out
+    assert "fay/99_unknown                           MALFORMED: unknown assignment '99_unknown'" in captured.out
+    assert "done=1, failed=0" in captured.err  # the progress bar
+    assert captured.err.splitlines()[-1] == ("autograder: 2 of 3 submissions could not be graded (fay/99_unknown, "
+                                             "gus/tiny); the reasons are above and in grade-all.json.")
+
+
+def test_gpu_grading_needs_a_gpu_worker(tmp_path, capsys):
+    course = make_course(tmp_path)
+    submit(course, "ada", student_version(tiny_solution()))
+    assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 2
+    assert capsys.readouterr().err == ("autograder: no Dask worker offers a GPU; start workers with "
+                                       "`dask worker ... --resources GPU=1`.\n")
