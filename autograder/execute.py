@@ -12,7 +12,8 @@
 - output capped in bytes while it arrives, so a flood never reaches memory,
   the notebook file or the feedback;
 - after each test cell, the code that ``resources["autograder"]["after_cell"]``
-  names for it (the grader's exports) runs silently in the kernel.
+  names for it (the grader's exports) runs silently in the kernel, and what it
+  wrote is moved out of the kernel's reach, so later cells cannot change it.
 
 What happened goes to ``resources["autograder"]["execution"]``.
 
@@ -186,12 +187,12 @@ class SandboxedExecute(Execute):
 
     def _after_cell(self, cell, resources, index):
         grade_id = cell.metadata.nbgrader.get("grade_id")
-        code = resources.get("autograder", {}).get("after_cell", {}).get(grade_id)
-        if not code:
+        after = resources.get("autograder", {}).get("after_cell", {}).get(grade_id)
+        if not after:
             return
         watchdog = self._start_watchdog()
         try:
-            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            msg_id = self.kc.execute(after["code"], silent=True, store_history=False, allow_stdin=False)
             reply = self._wait(msg_id, self.export_timeout)
         except DeadKernelError:
             self._exports[grade_id] = {"status": "error", "message": "the kernel stopped while the grader collected your work"}
@@ -199,6 +200,9 @@ class SandboxedExecute(Execute):
             return
         finally:
             watchdog.stop()
+            source, target = after["move"]
+            if Path(source).exists():
+                shutil.move(source, target)
         if reply is None:
             self._exports[grade_id] = {"status": "error", "message": f"collecting your work took over {self.export_timeout} s"}
             if not self._responsive():

@@ -1,8 +1,9 @@
 """The grading pipeline: the one list of steps that every way of grading uses.
 
 nbgrader's Autograde converter runs two passes over a submission. The first
-(`SANITIZE`, nbgrader's own) restores locked and hidden cells from the
-gradebook; the second (`AUTOGRADE`) is set here and in nbgrader_config.py:
+(`SANITIZE`: nbgrader's steps, and RestoreCellMetadata before OverwriteCells)
+restores locked and hidden cells and their metadata from the gradebook; the
+second (`AUTOGRADE`) is set here and in nbgrader_config.py:
 
 1. PlanHiddenTests   - what each hidden test needs from the kernel (grader only)
 2. SandboxedExecute  - the notebook runs in a jailed kernel, faults recorded
@@ -23,6 +24,7 @@ SANITIZE = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
+    "autograder.grader.sanitize.RestoreCellMetadata",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

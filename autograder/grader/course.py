@@ -17,6 +17,7 @@ SOLUTIONS = PROJECT_ROOT / "solutions"
 ASSIGNMENTS = PROJECT_ROOT / "assignments"
 CONFIG_FILE = PROJECT_ROOT / "nbgrader_config.py"
 SECRET_FILE = ".autograder-secret"
+CAUSE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Problem|Unavailable|Interrupt): .*)$")
 
 
 def worksheet_ids(solutions=SOLUTIONS):
@@ -96,18 +97,17 @@ def nbgrader_api(root=PROJECT_ROOT, config=None, **course_directory):
 def nbgrader_failure(result):
     """The real cause of a failed nbgrader API call, not its generic closing line.
 
-    nbgrader logs the traceback of the exception and then raises
-    NbGraderException("Please see the above traceback ..."); the cause is
-    the last line of the first traceback in its log.
+    nbgrader logs the traceback of the exception (indented, inside its log)
+    and then raises NbGraderException("Please see the above traceback ...");
+    the cause is the first exception line that is not that one.
     """
     text = "\n".join(filter(None, [result.get("log"), result.get("error")]))
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("Traceback (most recent call last)"):
-            for cause in lines[i + 1:]:
-                if cause and not cause.startswith((" ", "\t", "Traceback")):
-                    return _short(cause.strip())
-    errors = [line for line in lines if "ERROR" in line or "Error" in line]
+    for line in text.splitlines():
+        match = CAUSE.match(line)
+        if match and "NbGraderException" not in match.group(1):
+            return _short(match.group(1).strip())
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
     return (errors[0] if errors else lines[-1] if lines else "no log").strip()
 
 

@@ -21,7 +21,7 @@ from .trusted import Array, Call, Model, Probe, Rows, flag, hidden_check
 
 # A model scoring this much better on the test split than on the training data
 # it was supposedly fit to was most likely trained on the test split.
-TEST_TRAINING_MARGIN = 0.02
+TEST_TRAINING_MARGIN = 0.01
 TRAINING_SAMPLE = 5_000
 
 

@@ -442,17 +442,22 @@ class PlanHiddenTests(NbGraderPreprocessor):
                     blocks[cell.metadata.nbgrader["grade_id"]] = "\n".join(found)
         if not blocks:
             return nb, resources
-        exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))
+        exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))  # the kernel writes here
+        private = Path(tempfile.mkdtemp(prefix="autograder-collected-"))  # and its exports move here
         base_seed = self._seed(nb, resources)
         plans, after_cell = {}, {}
         for grade_id, block in blocks.items():
             folder = exchange / f"{len(plans):02d}"
+            kept = private / folder.name
+            kept.mkdir()
             seed = int.from_bytes(hashlib.sha256(f"{base_seed}/{grade_id}".encode()).digest()[:8], "big")
             where = f"the hidden test of {grade_id}"
             plan(block, seed, folder, write=True, where=where)
-            plans[grade_id] = {"source": block, "seed": seed, "folder": str(folder), "where": where}
-            after_cell[grade_id] = export_code(folder / "request.json")
+            plans[grade_id] = {"source": block, "seed": seed, "folder": str(kept), "where": where}
+            after_cell[grade_id] = {"code": export_code(folder / "request.json"),
+                                    "move": [str(folder / "out"), str(kept / "out")]}
         ours["exchange"] = str(exchange)
+        ours["collected"] = str(private)
         ours.setdefault("writable", []).append(str(exchange))
         ours["plans"] = plans
         ours["after_cell"] = after_cell
@@ -484,9 +489,10 @@ class ScoreHiddenTests(NbGraderPreprocessor):
             return nb, resources
         started = time.perf_counter()
         try:
-            results = self._score(plans, Path(ours["exchange"]))
+            results = self._score(plans, Path(ours["collected"]))
         finally:
             shutil.rmtree(ours["exchange"], ignore_errors=True)
+            shutil.rmtree(ours["collected"], ignore_errors=True)
         exports = ours.get("exports", {})
         for cell in nb.cells:
             if cell.cell_type != "code" or not is_grade(cell):

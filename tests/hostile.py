@@ -1,0 +1,459 @@
+"""Hostile submissions, written as a cheating student would, and what each one deserves.
+
+Two small courses keep them fast. `tiny` (tiny_course.py) has two pure-Python
+answers; `mini` below has a Keras model and a function, like the worksheets.
+Each case is a wrong or missing answer plus a trick; its `expected` scores
+are what the honest part of the work deserves, nothing more. docs/ROBUSTNESS.md
+has one row per case, with the defence.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from tiny_course import cell, hidden, student_version, tiny_solution
+
+
+@dataclass
+class Case:
+    name: str
+    course: str  # "tiny" or "mini"
+    build: object  # () -> the handed-in notebook, or a callable(folder) for files on disk
+    expected: dict  # test cell -> score
+    fault: str = ""  # a substring of the recorded reason, if the run stops
+    flag: str = ""  # a substring of a flag for the instructor
+    category: str = ""
+    on_disk: bool = False
+
+
+def with_cells(nb, *sources, at=None):
+    """``nb`` with student code cells added (at the end, or before cell ``at``)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = [new_code_cell(s) for s in sources]
+    if at is None:
+        nb.cells.extend(cells)
+    else:
+        nb.cells[at:at] = cells
+    return nb
+
+
+def wrong_tiny():
+    """A tiny submission with both answers wrong: what the tricks try to rescue."""
+    return student_version(tiny_solution(), answer="7", double="x + 2")
+
+
+def edit_test(nb, grade_id, **changes):
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            if "source" in changes:
+                c.source = changes.pop("source")
+            c.metadata.nbgrader.update(changes)
+    return nb
+
+
+ZERO = {"test_answer": 0, "test_double": 0}
+FULL = {"test_answer": 1, "test_double": 2}
+
+# --- tricks in the student's kernel ---------------------------------------------------
+
+DISPLAYHOOK = """
+# Every cell 'returns' full marks before it runs: nbgrader reads a number left
+# in a test cell as partial credit.
+from IPython.display import publish_display_data
+def _full_marks(info):
+    get_ipython().display_pub.publish({"text/plain": "2.0"})
+    get_ipython().displayhook.write_output_prompt()
+get_ipython().events.register("pre_run_cell", _full_marks)
+import sys
+sys.displayhook = lambda value: print(2.0)
+"""
+
+SETTRACE = """
+# While a test cell runs, and only then, `answer` reads 42 and `double` is
+# right: the visible asserts pass on a notebook that computes wrong answers.
+import sys
+_right = {"answer": 42, "double": lambda x: 2 * x}
+_saved = {}
+def _tracer(frame, event, arg):
+    consts = frame.f_code.co_consts
+    if "answer should be positive" not in consts and "double(1) should be 2" not in consts:
+        return None
+    if event == "call":
+        _saved.update({k: frame.f_globals[k] for k in _right})
+        frame.f_globals.update(_right)
+    elif event == "return":
+        frame.f_globals.update(_saved)
+    return _tracer
+sys.settrace(_tracer)
+"""
+
+AST_TRY = """
+# Wrap every later cell in try/except: failed asserts vanish.
+import ast
+class _Forgive(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        return ast.fix_missing_locations(ast.Module(body=[ast.Try(body=node.body, handlers=[handler],
+                                                                  orelse=[], finalbody=[])], type_ignores=[]))
+get_ipython().ast_transformers.append(_Forgive())
+"""
+
+CUSTOM_EXC = """
+# Swallow every AssertionError before IPython reports it.
+get_ipython().set_custom_exc((AssertionError, Exception), lambda shell, etype, evalue, tb, tb_offset=None: None)
+"""
+
+BUILTINS = """
+# Numbers that compare equal to anything.
+import builtins
+class _Yes(int):
+    def __eq__(self, other): return True
+    def __gt__(self, other): return True
+    __ne__ = lambda self, other: False
+answer = _Yes(7)
+_real_double = double
+double = lambda x: _Yes(_real_double(x))
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+"""
+
+SYSTEM_EXIT = """
+# Leave while ahead: nothing after this cell can fail.
+import sys
+sys.exit(0)
+"""
+
+OS_EXIT = "import os\nos._exit(0)"
+
+FIND_SECRETS = """
+# Look everywhere for the solutions, the hidden tests, the gradebook, the course key.
+import os
+found = []
+for root, dirs, files in os.walk("/", onerror=lambda e: None):
+    if root.startswith(("/proc", "/sys", "/dev", "/usr")):
+        dirs[:] = []
+        continue
+    for name in files:
+        path = os.path.join(root, name)
+        if name in ("gradebook.db", ".autograder-secret") or name.endswith(".ipynb"):
+            found.append(path)
+        elif name.endswith((".py", ".json")) and os.path.getsize(path) < 2_000_000:
+            try:
+                text = open(path, errors="ignore").read()
+            except OSError:
+                continue
+            if "BEGIN HIDDEN TESTS" in text or "BEGIN SOLUTION" in text or "HIDDEN_MARKER" in text:
+                found.append(path)
+print("FOUND", found)
+for path in found:
+    if path.endswith(".ipynb"):
+        import json
+        for c in json.load(open(path)).get("cells", []):
+            src = "".join(c.get("source", ""))
+            if "answer = 42" in src or "def double" in src:
+                exec(src.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+"""
+
+WRITE_GRADEBOOK = """
+# Give myself full marks in the course gradebook, wherever it is.
+import glob, sqlite3
+for path in glob.glob("/**/gradebook.db", recursive=True):
+    db = sqlite3.connect(path)
+    db.execute("CREATE TRIGGER cheat AFTER UPDATE ON grade BEGIN UPDATE grade SET manual_score = 100; END")
+    db.commit()
+    print("wrote", path)
+"""
+
+PRINT_HISTORY = """
+# The hidden tests ran in this kernel: print its input history into the feedback.
+print(In)
+print(_ih)
+import inspect, gc
+print([getattr(o, "co_consts", None) for o in gc.get_objects() if type(o).__name__ == "code"][:0])
+"""
+
+EXCHANGE_TAMPER = """
+# After the grader collected `answer`, swap the saved file for a better one.
+import glob, numpy as np
+for path in glob.glob("/tmp/**/out/answer.npy", recursive=True):
+    np.save(path, np.asarray(42))
+    print("tampered", path)
+for path in glob.glob("/tmp/autograder-exchange-*/*/request.json"):
+    print("request", path, open(path).read()[:200])
+"""
+
+NETWORK = """
+# Ask a friend's server for the answers.
+import urllib.request
+try:
+    answer = int(urllib.request.urlopen("http://example.com/answer", timeout=3).read())
+except Exception as e:
+    print("no network:", type(e).__name__)
+"""
+
+FORK_BOMB = """
+import os, subprocess
+procs = []
+try:
+    for _ in range(100_000):
+        procs.append(subprocess.Popen(["sleep", "60"]))
+except OSError as e:
+    print("stopped after", len(procs), e)
+"""
+
+KILL_GRADER = """
+# Kill whatever graded me.
+import os, signal
+for pid in range(1, 5000):
+    if pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+CHILD = "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 600'], start_new_session=True)"
+
+
+def tiny_cases():
+    wrong = wrong_tiny
+    return [
+        Case("honest tiny solution", "tiny", lambda: student_version(tiny_solution()), FULL, category="honest"),
+        Case("fake printed results", "tiny",
+             lambda: with_cells(wrong(), "print('test_answer passed\\ntest_double passed\\nAll tests passed: 3/3')"),
+             ZERO, category="fake printed accuracy, history or curves"),
+        Case("displayhook and pre-run publish of a score", "tiny", lambda: with_cells(wrong(), DISPLAYHOOK, at=1),
+             ZERO, category="sys.displayhook"),
+        Case("settrace: right answers only while tests run", "tiny", lambda: with_cells(wrong(), SETTRACE, at=1),
+             ZERO, category="sys.settrace"),
+        Case("AST transformer wraps later cells in try/except", "tiny", lambda: with_cells(wrong(), AST_TRY, at=1),
+             ZERO, category="builtins, custom exception handlers"),
+        Case("custom exception handler swallows failures", "tiny", lambda: with_cells(wrong(), CUSTOM_EXC, at=1),
+             ZERO, category="builtins, custom exception handlers"),
+        Case("builtins: values equal to anything", "tiny", lambda: with_cells(wrong(), BUILTINS, at=5),
+             ZERO, category="builtins, custom exception handlers"),
+        Case("SystemExit after the answers", "tiny",
+             lambda: with_cells(student_version(tiny_solution(), double="x + 2"), SYSTEM_EXIT, at=3),
+             {"test_answer": 1, "test_double": 0}, category="SystemExit and os._exit(0)"),
+        Case("os._exit(0) after the first test", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), OS_EXIT, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="the kernel exited with status 0",
+             category="SystemExit and os._exit(0)"),
+        Case("test cell edited to pass", "tiny",
+             lambda: edit_test(edit_test(wrong(), "test_answer", source="pass"), "test_double", source="pass"),
+             ZERO, category="edited, deleted or added test cells"),
+        Case("test cells deleted", "tiny",
+             lambda: (lambda nb: (nb.cells.__delitem__(5), nb.cells.__delitem__(2), nb)[-1])(wrong()),
+             ZERO, category="edited, deleted or added test cells"),
+        Case("a test cell of one's own worth 100 points", "tiny",
+             lambda: (lambda nb: (nb.cells.append(cell("pass", grade=True, grade_id="test_bonus", points=100)),
+                                  nb)[-1])(wrong()),
+             ZERO, category="edited, deleted or added test cells"),
+        Case("points and metadata changed", "tiny",
+             lambda: edit_test(edit_test(student_version(tiny_solution(), double="x + 2"), "test_answer",
+                                         points=50, solution=False, locked=False), "test_double", grade=False),
+             {"test_answer": 1, "test_double": 0}, category="changed nbgrader metadata or points"),
+        Case("search the disk for solutions, hidden tests, gradebook, key", "tiny",
+             lambda: with_cells(wrong(), FIND_SECRETS, at=1), ZERO,
+             category="reading solutions/, the gradebook or the hidden data"),
+        Case("write a trigger into the gradebook", "tiny", lambda: with_cells(wrong(), WRITE_GRADEBOOK, at=1), ZERO,
+             category="reading solutions/, the gradebook or the hidden data"),
+        Case("print the input history at the end", "tiny", lambda: with_cells(wrong(), PRINT_HISTORY), ZERO,
+             category="hidden tests in feedback"),
+        Case("rewrite the grader's collected files", "tiny", lambda: with_cells(wrong(), EXCHANGE_TAMPER), ZERO,
+             category="monkeypatching the grader's side"),
+        Case("ask the network", "tiny", lambda: with_cells(wrong(), NETWORK, at=1), ZERO, category="network"),
+        Case("kill every process in sight", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), KILL_GRADER, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="the kernel was killed", category="fault: kill the grader"),
+        Case("fork bomb", "tiny", lambda: with_cells(student_version(tiny_solution()), FORK_BOMB, at=1), FULL,
+             category="fault: processes"),
+        # --- faults: the honest points before them are kept -----------------------------
+        Case("infinite loop", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), "while True:\n    pass", at=3),
+             {"test_answer": 1, "test_double": 2}, category="fault: infinite loop"),
+        Case("loop that ignores SIGINT", "tiny",
+             lambda: with_cells(student_version(tiny_solution()),
+                                "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", at=3),
+             {"test_answer": 1, "test_double": 0}, fault="did not stop when interrupted",
+             category="fault: loop that ignores SIGINT"),
+        Case("segmentation fault", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), "import ctypes\nctypes.string_at(0)", at=3),
+             {"test_answer": 1, "test_double": 0}, fault="segmentation fault", category="fault: kernel death"),
+        Case("memory blow-up", "tiny",
+             lambda: with_cells(student_version(tiny_solution()),
+                                "import numpy as np\nkeep = []\nwhile True:\n    keep.append(np.ones(10**7))", at=3),
+             {"test_answer": 1, "test_double": 0}, fault="out of memory", category="fault: memory blow-up"),
+        Case("gigabytes of output", "tiny",
+             lambda: with_cells(student_version(tiny_solution()),
+                                "for _ in range(200):\n    print('x' * 1_000_000)", at=1),
+             FULL, category="fault: output"),
+        Case("child process left running", "tiny", lambda: with_cells(student_version(tiny_solution()), CHILD),
+             FULL, category="fault: child process"),
+        Case("wrong kernelspec", "tiny",
+             lambda: (lambda nb: (nb.metadata.__setitem__("kernelspec", {"name": "ir", "display_name": "R",
+                                                                          "language": "R"}), nb)[-1])(
+                 student_version(tiny_solution())), FULL, category="fault: kernelspec"),
+        Case("no kernelspec", "tiny",
+             lambda: (lambda nb: (nb.metadata.pop("kernelspec"), nb)[-1])(student_version(tiny_solution())),
+             FULL, category="fault: kernelspec"),
+    ]
+
+
+# --- the mini course: a model and a function, like the worksheets -------------------------
+
+def mini_solution():
+    """Prepare MNIST, a 784-32-10 model (25,450 parameters) trained briefly, a prepare function."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Mini worksheet\n\n## 1. Data"),
+        new_code_cell("import numpy as np\nimport keras\nfrom keras import layers\nfrom autograder import checks\n"
+                      "from autograder.datasets import mnist\nkeras.utils.set_random_seed(0)\n"
+                      "(train_images, train_labels), (test_images, test_labels) = mnist.load_data()"),
+        cell("### BEGIN SOLUTION\ndef prepare_images(images):\n"
+             "    return images.reshape(len(images), 784).astype('float32') / 255\n### END SOLUTION\n"
+             "x_train, x_test = prepare_images(train_images[:8000]), prepare_images(test_images)\n"
+             "y_train = train_labels[:8000]", solution=True, grade_id="prepare"),
+        cell("checks.expect_prepared_images(prepare_images, flatten=True)"
+             + hidden("hidden.expect_prepared_images(prepare_images, flatten=True)"),
+             grade=True, grade_id="test_prepare", points=1),
+        new_markdown_cell("## 2. Model"),
+        cell("### BEGIN SOLUTION\nmodel = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation='relu'),\n"
+             "                          layers.Dense(10, activation='softmax')])\n### END SOLUTION",
+             solution=True, grade_id="model"),
+        cell("checks.expect_param_count(model, (784 + 1) * 32 + (32 + 1) * 10)"
+             + hidden("hidden.expect_layers(model, [\n"
+                      "    {'class': 'Dense', 'output_shape': (None, 32), 'activation': 'relu'},\n"
+                      "    {'class': 'Dense', 'output_shape': (None, 10), 'activation': 'softmax'},\n])"),
+             grade=True, grade_id="test_architecture", points=1),
+        new_markdown_cell("## 3. Training"),
+        cell("### BEGIN SOLUTION\nmodel.compile(optimizer=keras.optimizers.Adam(3e-3), loss='sparse_categorical_crossentropy',\n"
+             "              metrics=['accuracy'])\nhistory = model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)\n"
+             "### END SOLUTION", solution=True, grade_id="train"),
+        cell("assert checks.accuracy(model, x_test[:2000], test_labels[:2000]) > 0.85, 'train the model first'"
+             + hidden("hidden.expect_accuracy(model, 'mnist_test', floor=0.88)"),
+             grade=True, grade_id="test_accuracy", points=2),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+MINI_FULL = {"test_prepare": 1, "test_architecture": 1, "test_accuracy": 2}
+
+
+def mini_student(train="model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)", model=None, prepare=None):
+    nb = student_version(mini_solution())
+    for c in nb.cells:
+        if train != "model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)":
+            c.source = c.source.replace("history = model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)",
+                                        train)
+        if model and "model = keras.Sequential" in c.source:
+            c.source = model
+        if prepare and "def prepare_images" in c.source:
+            c.source = prepare + "\nx_train, x_test = prepare_images(train_images[:8000]), prepare_images(test_images)\n" \
+                                 "y_train = train_labels[:8000]"
+    return nb
+
+
+UNTRAINED = "history = None"
+PATCH_PREDICT = """history = None
+# The model 'predicts' the test labels it was asked about.
+_truth = {}
+for images, labels in ((x_test, test_labels), (x_train, y_train)):
+    for row, label in zip(images, labels):
+        _truth[row.tobytes()] = label
+def _predict(self, x, *args, **kwargs):
+    x = np.asarray(x, dtype="float32").reshape(len(x), -1)
+    return np.eye(10)[[_truth.get(row.tobytes(), 0) for row in x]]
+keras.Model.predict = _predict
+keras.Model.evaluate = lambda self, *a, **k: [0.01, 0.99]
+"""
+PATCH_NUMPY = """history = None
+import numpy
+numpy.mean = lambda *args, **kwargs: 0.99
+np.mean = numpy.mean
+"""
+PATCH_CHECKS = """history = None
+checks.accuracy = lambda *args, **kwargs: 0.99
+checks.expect_accuracy = lambda *args, **kwargs: print("Accuracy on the MNIST test set: 0.9900 (required: 0.88)")
+checks.expect_param_count = lambda *args, **kwargs: None
+import sys, types
+sys.modules["autograder.grader"] = types.ModuleType("autograder.grader")
+sys.modules["autograder.grader.heldout"] = types.SimpleNamespace(for_model=lambda *a, **k: (x_train[:10], y_train[:10]))
+sys.modules["autograder.grader.hidden"] = types.SimpleNamespace()
+"""
+REBIND_CHECKS = """history = None
+class _Pass:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: 1.0
+checks = _Pass()
+"""
+PATCH_DATASETS = """
+# Easy data: every image is a zero, for the grader too if it loads data here.
+from autograder.datasets import mnist as _mnist
+_mnist.load_data = lambda *a, **k: ((train_images, train_labels * 0), (test_images, test_labels * 0))
+test_labels = test_labels * 0
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+history = model.fit(x_train, y_train * 0, epochs=1, verbose=0)
+"""
+FAKE_HISTORY = """# Curves that look like training went well.
+class _History:
+    history = {"loss": [0.9, 0.4, 0.2, 0.1], "accuracy": [0.8, 0.9, 0.95, 0.98],
+               "val_loss": [0.8, 0.4, 0.3, 0.25], "val_accuracy": [0.85, 0.92, 0.95, 0.97]}
+history = _History()
+import matplotlib.pyplot as plt
+plt.plot(history.history["accuracy"]); plt.title("accuracy 0.98"); plt.show()
+print("Accuracy on the MNIST test set: 0.9812 (required: 0.88)")"""
+SAME_COUNT = ("# 25,450 parameters, like 784-32-10, in three hidden layers.\n"
+              "model = keras.Sequential([keras.Input((784,)), layers.Dense(24, activation='relu'),\n"
+              "                          layers.Dense(44, activation='relu'), layers.Dense(100, activation='relu'),\n"
+              "                          layers.Dense(10, activation='softmax')])")
+TANH_RELU = ("def relu(x):\n    return keras.ops.tanh(x)\n"
+             "model = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation=relu),\n"
+             "                          layers.Dense(10, activation='softmax')])")
+FAKE_DENSE = ("class Dense(layers.Dense):\n    '''Looks like Dense; adds a constant the grader would not know about.'''\n"
+              "    def call(self, x):\n        return super().call(x) * 0 + 0.1\n"
+              "model = keras.Sequential([keras.Input((784,)), Dense(32, activation='relu'),\n"
+              "                          layers.Dense(10, activation='softmax')])")
+LAMBDA = ("model = keras.Sequential([keras.Input((784,)), layers.Dense(32, activation='relu'),\n"
+          "                          layers.Dense(10, activation='softmax'), layers.Lambda(lambda t: t)])")
+MEMORISED_PREPARE = """def prepare_images(images):
+    # Right for the visible test's images, wrong for any others.
+    fixed = np.random.default_rng(7).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    if images.shape == fixed.shape and np.array_equal(images[:, 1:], fixed[:, 1:]):
+        return images.reshape(len(images), 784) / 255.0
+    return images.reshape(len(images), 784).astype("float32")"""
+TEST_SPLIT = "history = model.fit(x_test, test_labels, epochs=10, batch_size=256, verbose=0)"
+
+
+def mini_cases():
+    untrained = {"test_prepare": 1, "test_architecture": 1, "test_accuracy": 0}
+    return [
+        Case("honest mini solution", "mini", lambda: mini_student(), MINI_FULL, category="honest"),
+        Case("fake history, curves and printed accuracy", "mini", lambda: mini_student(train=FAKE_HISTORY), untrained,
+             category="fake printed accuracy, history or curves"),
+        Case("keras.Model.predict and evaluate look up the labels", "mini", lambda: mini_student(train=PATCH_PREDICT),
+             untrained, category="monkeypatching keras.Model.predict/evaluate"),
+        Case("numpy.mean patched", "mini", lambda: mini_student(train=PATCH_NUMPY), untrained,
+             category="monkeypatching numpy"),
+        Case("autograder.checks and the grader's modules patched", "mini", lambda: mini_student(train=PATCH_CHECKS),
+             untrained, category="monkeypatching autograder.checks or autograder.heldout"),
+        Case("the name `checks` rebound", "mini", lambda: mini_student(train=REBIND_CHECKS), untrained,
+             category="rebinding names the test cells use"),
+        Case("autograder.datasets patched to easy data", "mini", lambda: mini_student(train=PATCH_DATASETS),
+             untrained, category="monkeypatching autograder.datasets"),
+        Case("right parameter count, wrong architecture", "mini", lambda: mini_student(model=SAME_COUNT),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 2},
+             category="the right parameter count with the wrong architecture"),
+        Case("a tanh function named relu", "mini", lambda: mini_student(model=TANH_RELU),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 2}, category="models that only look right"),
+        Case("a layer class of one's own named Dense", "mini", lambda: mini_student(model=FAKE_DENSE),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0}, category="models that only look right"),
+        Case("a Lambda layer", "mini", lambda: mini_student(model=LAMBDA),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0}, category="models that only look right"),
+        Case("prepare_images memorises the visible test", "mini", lambda: mini_student(prepare=MEMORISED_PREPARE),
+             {"test_prepare": 0, "test_architecture": 1, "test_accuracy": 0}, category="functions that only look right"),
+        Case("trained on the test split", "mini", lambda: mini_student(train=TEST_SPLIT), MINI_FULL,
+             flag="possibly trained on the test split", category="training on the test split"),
+    ]
