@@ -73,6 +73,9 @@ class SandboxedExecute(Execute):
     export_timeout = Integer(300, help="Seconds the grader's exports after a test cell may take.").tag(config=True)
     run_hidden_tests = Bool(False, help="Send hidden-test blocks to the kernel (never when grading: the grader runs them).").tag(config=True)
     show_kernel_output = Bool(False, help="Let the kernel process print its own log lines to the terminal.").tag(config=True)
+    work_on_copy = Bool(True, help="Jail the kernel in a copy of the notebook's folder without the notebook, "
+                                   "which holds the hidden tests the grader restored; off, the folder itself "
+                                   "(`autograder check` on a student's own notebook).").tag(config=True)
 
     def __init__(self, **kw):
         kw.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -121,13 +124,15 @@ class SandboxedExecute(Execute):
         with tempfile.TemporaryDirectory(prefix="autograder-run-") as scratch:
             self._sandbox = self._make_sandbox(path, resources)
             workdir = path
-            if self._sandbox is not None:
+            if self._sandbox is not None and self.work_on_copy:
                 # The kernel works on a copy: the notebook being graded, with its
                 # hidden tests restored, stays out of its reach.
                 workdir = Path(scratch) / "work"
                 notebook = resources.get("unique_key", "") + ".ipynb"
-                shutil.copytree(path, workdir, ignore=shutil.ignore_patterns(notebook, ".ipynb_checkpoints"),
-                                symlinks=False, ignore_dangling_symlinks=True)
+                skip = shutil.ignore_patterns(notebook, ".ipynb_checkpoints")
+                shutil.copytree(path, workdir, symlinks=False, ignore_dangling_symlinks=True,
+                                ignore=lambda folder, names: set(skip(folder, names)) | (
+                                    {Path(scratch).name} if Path(folder) == Path(scratch).parent else set()))
                 self._sandbox.workdir = workdir
                 resources.setdefault("metadata", {})["path"] = str(workdir)
             self._watched = [workdir, *[Path(p) for p in ours.get("writable", [])]]

@@ -228,6 +228,8 @@ class Sandbox:
         args = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv"]
         if self.network:
             args.append("--share-net")
+        # The private /tmp first: anything bound below may live under the host's /tmp.
+        args += ["--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
         args += self._system_args()
         for name in ETC_FILES:
             path = f"/etc/{name}"
@@ -237,9 +239,8 @@ class Sandbox:
         for pattern in GPU_DEVICES:
             for dev in glob.glob(pattern):
                 args += ["--dev-bind", dev, dev]
-        args += ["--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
-        for path in self.readable:  # after /tmp: these may live there
-            args += ["--ro-bind", str(path), str(path)]
+        for path in self.readable:
+            args += ["--ro-bind-try", str(path), str(path)]
         for path in [self.workdir, *self.writable]:
             args += ["--bind", str(path), str(path)]
         for path in self.hidden:

@@ -37,12 +37,12 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kit")
     wheel = kit.build_wheel(tmp / "dist")
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
     # numpy, keras, nbgrader... from this environment; `autograder` only from the wheel.
     (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--target", str(site), str(wheel)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    str(wheel)], check=True)
     return venv, site / "autograder", wheel
 
 
@@ -71,13 +71,14 @@ def test_the_kit_checks_notebooks_and_refuses_to_grade(installed, tmp_path):
     nbformat.write(student_version(tiny_solution()), tmp_path / "tiny.ipynb")
     autograder = str(venv / "bin" / "autograder")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import autograder; print(autograder.__file__)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert Path(where).parent == package
     done = subprocess.run([autograder, "check", str(tmp_path / "tiny.ipynb")], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Visible tests: 3 / 3 points." in done.stdout
-    refused = subprocess.run([autograder, "grade", str(tmp_path / "tiny.ipynb")], capture_output=True, text=True)
+    refused = subprocess.run([autograder, "grade", str(tmp_path / "tiny.ipynb")], capture_output=True, text=True,
+                             cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr == ("autograder: `grade` is for instructors; this is the student kit, which can `check` "
                               "notebooks and fetch `data`.\n")
