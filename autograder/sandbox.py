@@ -235,7 +235,8 @@ class Sandbox:
             path = f"/etc/{name}"
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
-        args += ["--proc", "/proc", "--dev", "/dev"]
+        # /sys read-only: CUDA and XLA read the GPU's and NUMA's description there.
+        args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
         for pattern in GPU_DEVICES:
             for dev in glob.glob(pattern):
                 args += ["--dev-bind", dev, dev]

@@ -216,3 +216,15 @@ def test_gpu_grading_needs_a_gpu_worker(tmp_path, capsys):
     assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 2
     assert capsys.readouterr().err == ("autograder: no Dask worker offers a GPU; start workers with "
                                        "`dask worker ... --resources GPU=1`.\n")
+
+
+def test_a_host_without_datasets_saves_nothing_and_says_why(tmp_path, monkeypatch):
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "empty"))  # the workers inherit it
+    outcome = grade_all(course, workers=1, progress=False)["ada/tiny"]
+    assert outcome["status"] == "failed"
+    assert outcome["reason"].startswith("HostProblem: ") and "lacks the mnist dataset" in outcome["reason"]
+    assert csv_rows(course)["ada"] == (0.0, 0.0, 0.0)  # the row is there; nothing was graded
+    monkeypatch.delenv("AUTOGRADER_DATA_DIR")
+    assert grade_all(course, workers=1, progress=False)["ada/tiny"]["score"] == 3.0  # retried once fixed

@@ -148,3 +148,11 @@ def test_strip_hidden_tests_on_a_hand_built_cell():
     assert MARKER not in json.dumps(cell)
     assert cell.source == "assert x\n# Hidden tests ran here; their results are below.\nprint(1)"
     assert cell.outputs[0].traceback == ["CheckFailed: Expected 3 layers"]
+
+
+def test_grade_refuses_a_host_without_the_datasets(course, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "empty"))
+    path = submit(course, "sam", student_version(tiny_solution()))
+    assert run(["grade", str(path), "--solutions", str(course / "solutions")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("lacks the mnist dataset (run `autograder data fetch` there).\n") and err.count("\n") == 1

@@ -162,11 +162,11 @@ def grade_on_worker(payload):
         unpack(payload["files"], work)
         job.write_text(json.dumps({k: v for k, v in payload.items() if k != "files"} | {"path": str(work)}))
         out = Path(tmp) / "out.ipynb"
-        command = [sys.executable, "-m", "autograder.grader.grade_all", str(job), str(out)]
+        command = [sys.executable, "-I", "-m", "autograder.grader.grade_all", str(job), str(out)]
         # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
         prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
         proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+                                start_new_session=True, cwd=tmp)
         try:
             _, err = proc.communicate(timeout=payload["timeout"])
         except subprocess.TimeoutExpired:

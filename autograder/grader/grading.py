@@ -87,6 +87,11 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     check_ids([assignment_id], solutions)
     if sandbox and not bwrap_works():
         raise UserError(NO_SANDBOX)
+    from .grade_all import missing_data
+
+    problem = missing_data()
+    if problem:  # the student would lose points for the host's fault
+        raise UserError(f"{problem}.")
     host.configure_kernels()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:

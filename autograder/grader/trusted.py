@@ -529,13 +529,14 @@ def score_in_fresh_process(plans, exchange, timeout=900, log=None):
     with tempfile.TemporaryDirectory(prefix="autograder-score-") as tmp:
         job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()]}))
-        command = [sys.executable, "-m", "autograder.grader.trusted", str(job), str(result)]
+        # -I: nothing from the working folder, the environment or the user's site joins the import path.
+        command = [sys.executable, "-I", "-m", "autograder.grader.trusted", str(job), str(result)]
         if _jail_available():
             command = _jail(command, readable=[Path(exchange)], writable=[Path(tmp)])
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                                  start_new_session=True)
+                                  start_new_session=True, cwd=tmp)
         except subprocess.TimeoutExpired:
             return {g: {"failures": [f"the grader's scoring took over {timeout} s"], "flags": []} for g in plans}
         if done.returncode != 0 or not result.is_file():
@@ -548,7 +549,7 @@ def score_in_fresh_process(plans, exchange, timeout=900, log=None):
         return json.loads(result.read_text())
 
 
-def check_in_clean_process(block, namespace, where="the hidden test", timeout=900):
+def check_in_clean_process(block, namespace, where="the hidden test", timeout=900, secret=None):
     """For graders that run tests in the student's process (otter): the same hidden checks, decided outside it.
 
     The objects named by ``block`` are exported from ``namespace`` in this
@@ -563,7 +564,9 @@ def check_in_clean_process(block, namespace, where="the hidden test", timeout=90
     exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))
     try:
         folder = exchange / "00"
-        seed = int.from_bytes(os.urandom(8), "big")
+        secret = secret or os.environ.get("AUTOGRADER_SECRET")
+        key = hashlib.sha256(f"{secret}/{where}".encode()).digest() if secret else os.urandom(32)
+        seed = int.from_bytes(key[:8], "big")
         plan(block, seed, folder, write=True, where=where)
         collect(namespace, folder / "request.json")
         plans = {"cell": {"source": block, "seed": seed, "folder": str(folder), "where": where}}
@@ -600,4 +603,7 @@ def _jail(command, readable, writable):
 
 
 if __name__ == "__main__":
-    main()
+    # Run under the module's own name: the checks record flags in *its* state, not __main__'s.
+    from autograder.grader.trusted import main as run_as_module
+
+    run_as_module()
