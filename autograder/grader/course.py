@@ -33,8 +33,14 @@ def check_ids(ids, solutions=SOLUTIONS):
 
 
 def course_settings(root, db_url=None):
-    """CourseDirectory settings for a course folder: one other than the project keeps the project's sources."""
-    settings = {} if Path(root).resolve() == PROJECT_ROOT else {
+    """CourseDirectory settings for a course folder.
+
+    The project, or a folder with its own ``solutions/`` (a course of its own),
+    keeps the layout of nbgrader_config.py; any other folder (the demo's)
+    grades the project's worksheets and releases them into its own ``release/``.
+    """
+    root = Path(root).resolve()
+    settings = {} if root == PROJECT_ROOT or (root / SOLUTIONS.name).is_dir() else {
         "source_directory": str(SOLUTIONS), "release_directory": "release"}
     if db_url:
         settings["db_url"] = db_url
@@ -108,6 +114,12 @@ def nbgrader_failure(result):
 def _short(cause):
     """``package.module.SomeError: text`` as ``SomeError: text``."""
     return re.sub(r"^(?:[A-Za-z_][\w]*\.)+([A-Za-z_]\w*: )", r"\1", cause)
+
+
+def show_log(result, verbose):
+    """nbgrader's own log of an API call (captured, not printed), on stderr for --verbose."""
+    if verbose and result.get("log"):
+        print(result["log"].rstrip("\n"), file=sys.stderr)
 
 
 def run_nbgrader(result, what):
