@@ -5,6 +5,7 @@ from pathlib import Path
 
 from autograder import pipeline
 from autograder.grader.course import course_secret
+from autograder.validate import use_filtered_validator
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -52,6 +53,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # could score 0. FilterStderr, our line-by-line IgnorePattern (jupyter/nbgrader#1904),
 # drops those lines in linear time; anything else on stderr still costs the points.
 c.FilterStderr.enabled = True
+# nbgrader's Validate (JupyterLab's button, `nbgrader validate`) has fixed steps without
+# that filter: the same filter there makes its verdicts those of `autograder check`.
+use_filtered_validator()
 
 # --- Feedback ------------------------------------------------------------------
 # nbgrader's feedback HTML shows the hidden test source (jupyter/nbgrader#917 and

@@ -131,7 +131,10 @@ def check_notebook(path, sandbox="auto", progress=True, verbose=False):
         if status is not None and hasattr(step, "on_cell_start"):
             step.on_cell_start = status
         try:
-            nb, resources = step(nb, resources)  # as nbconvert calls it: steps not enabled are skipped
+            # Called as nbconvert calls it: a step that is not enabled (nbconvert's
+            # ClearMetadataPreprocessor, off in nbgrader too) is skipped; its
+            # `preprocess` would drop the nbgrader metadata that marks the tests.
+            nb, resources = step(nb, resources)
         finally:
             if status is not None and hasattr(step, "on_cell_start"):
                 status.done()

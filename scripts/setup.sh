@@ -19,5 +19,10 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# Debian packages, installed by .ci/run in CI; elsewhere, say what is missing.
+command -v bwrap >/dev/null ||
+  echo "== note: grading needs bubblewrap to jail the students' code (apt-get install bubblewrap)"
+command -v chromium >/dev/null ||
+  echo "== note: the browser tests skip without chromium (apt-get install chromium)"
 echo "== fetching and verifying the datasets${AUTOGRADER_DATA_MIRROR:+ from $AUTOGRADER_DATA_MIRROR}"
 autograder data fetch

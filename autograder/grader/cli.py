@@ -1,4 +1,4 @@
-"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, demo."""
+"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, demo, lab."""
 
 import sys
 from pathlib import Path
@@ -50,6 +50,14 @@ def add_grader_verbs(verbs):
     demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
     demo.add_argument("--workers", type=int, default=2)
 
+    lab = verbs.add_parser("lab", help="the course in JupyterLab: Formgrader, Create Assignment, Validate")
+    lab.add_argument("--root", type=Path, default=PROJECT_ROOT,
+                     help="course folder, e.g. demo/ after `autograder demo` (default: the project)")
+    lab.add_argument("--port", type=int, help="port of the server (default: jupyter's, 8888 or the next free one)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARG",
+                     help="more options for `jupyter lab`, after --")
+
 
 def dispatch(args):
     if args.verb == "release":
@@ -92,4 +100,8 @@ def dispatch(args):
         from .demo import run_demo
 
         run_demo(args.root, args.workers)
+    elif args.verb == "lab":
+        from .lab import open_lab
+
+        open_lab(args.root, args.port, not args.no_browser, args.jupyter_args)
     return 0

@@ -36,10 +36,13 @@ def check_ids(ids, solutions=SOLUTIONS):
 def course_settings(root, db_url=None):
     """CourseDirectory settings for a course folder.
 
-    A folder with its own nbgrader_config.py is a course of its own; another
-    one (the demo's) grades the project's worksheets from the project's sources.
+    A course of its own (the project, or a folder with its own nbgrader_config.py
+    or its own ``solutions/``) keeps the layout of its config; any other folder
+    (the demo's) grades the project's worksheets and releases them into its
+    own ``release/``.
     """
-    own = Path(root).resolve() == PROJECT_ROOT or (Path(root) / CONFIG_FILE.name).is_file()
+    root = Path(root).resolve()
+    own = root == PROJECT_ROOT or (root / CONFIG_FILE.name).is_file() or (root / SOLUTIONS.name).is_dir()
     settings = {} if own else {"source_directory": str(SOLUTIONS), "release_directory": "release"}
     if db_url:
         settings["db_url"] = db_url
@@ -114,6 +117,12 @@ def nbgrader_failure(result):
 def _short(cause):
     """``package.module.SomeError: text`` as ``SomeError: text``."""
     return re.sub(r"^(?:[A-Za-z_][\w]*\.)+([A-Za-z_]\w*: )", r"\1", cause)
+
+
+def show_log(result, verbose):
+    """nbgrader's own log of an API call (captured, not printed), on stderr for --verbose."""
+    if verbose and result.get("log"):
+        print(result["log"].rstrip("\n"), file=sys.stderr)
 
 
 def run_nbgrader(result, what):

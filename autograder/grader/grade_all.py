@@ -50,7 +50,7 @@ from traitlets import Any
 from .. import UserError, host, pipeline
 from ..sandbox import bwrap_works
 from ..student_check import cell_messages
-from .course import SOLUTIONS, check_ids, nbgrader_api, nbgrader_failure, run_nbgrader
+from .course import SOLUTIONS, check_ids, nbgrader_api, nbgrader_failure, run_nbgrader, show_log
 
 STATE_FILE = "grade-all.json"
 CONFIG_SECTIONS = ("Execute", "SandboxedExecute", "PlanHiddenTests", "ScoreHiddenTests", "FilterStderr",
@@ -174,6 +174,8 @@ def grade_on_worker(payload):
             proc.communicate()
             answer["error"] = f"grading took over {payload['timeout']:g} s and was stopped"
             return answer
+        if payload["config"].get("SandboxedExecute", {}).get("show_kernel_output"):
+            sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
         if proc.returncode != 0 or not out.is_file():
             lines = [line for line in err.strip().splitlines() if line.strip()]
             answer["error"] = lines[-1] if lines else f"the grading process exited with status {proc.returncode}"
@@ -310,7 +312,7 @@ class TakeFromWorker(NbGraderPreprocessor):
 
 
 def _autograde(config, assignment, student, steps):
-    """nbgrader's Autograde converter on one submission with these autograde steps; its log."""
+    """nbgrader's Autograde converter on one submission with these autograde steps; its log (shown with --verbose)."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
@@ -321,7 +323,9 @@ def _autograde(config, assignment, student, steps):
     converter.force = True
     converter.create_student = True
     converter.autograde_preprocessors = steps
-    return capture_log(converter)
+    result = capture_log(converter)
+    show_log(result, config.SandboxedExecute.get("show_kernel_output", False))
+    return result
 
 
 # --- the whole run ---------------------------------------------------------------------------

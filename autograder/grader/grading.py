@@ -19,7 +19,8 @@ import nbformat
 from .. import UserError, host
 from ..sandbox import bwrap_works
 from ..student_check import cell_messages, read_notebook
-from .course import SOLUTIONS, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, prepared_gradebook
+from .course import (SOLUTIONS, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, prepared_gradebook,
+                     show_log)
 
 STUDENT = "student"
 IGNORED = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.ipynb")
@@ -108,6 +109,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
             settings.merge(config)
         api = nbgrader_api(root, config=settings)
         result = api.autograde(assignment_id, STUDENT, force=True)
+        show_log(result, verbose)
         if not result.get("success"):
             raise GradingFailed(f"nbgrader could not grade {notebook.name}: {nbgrader_failure(result)}")
         autograded_path = root / "autograded" / STUDENT / assignment_id / f"{assignment_id}.ipynb"

@@ -1,0 +1,53 @@
+"""nbgrader's Validate and `autograder check` agree when TensorFlow logs in a test cell.
+
+TensorFlow writes its absl lines ("I0000 ... oneDNN custom operations are
+on") to stderr when it loads; nbgrader fails a test cell with any stderr
+output. `check` and grading drop those lines; Validate does too, through
+the filtered Validator that nbgrader_config.py installs (autograder/validate.py)
+for both of its callers: `nbgrader validate` and JupyterLab's Validate button.
+"""
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from lab_server import LabServer
+from tiny_course import make_course, student_version, tiny_solution
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course with the project's configuration (as `autograder lab` gives it) and a checked notebook."""
+    from autograder.grader.lab import write_course_config
+    from autograder.student_check import check_notebook
+
+    course = make_course(tmp_path_factory.mktemp("validate") / "course")
+    write_course_config(course)
+    solution = tiny_solution()
+    solution.cells[2].source = "import keras\nkeras.ops.zeros((1, 3))\n" + solution.cells[2].source
+    path = course / "work" / "tiny.ipynb"
+    path.parent.mkdir()
+    nbformat.write(student_version(solution), path)
+    report = check_notebook(path, progress=False)
+    assert report["score"] == report["max_score"] == 3
+    return course
+
+
+def test_nbgrader_validate_passes_what_check_passes(course):
+    # ipykernel leaves stderr uncaptured under pytest (PYTEST_CURRENT_TEST): unset, its kernel behaves as a user's.
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "work/tiny.ipynb"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout + done.stderr
+
+
+def test_the_validate_button_passes_what_check_passes(course, tmp_path):
+    lab = LabServer(course, tmp_path).start()
+    try:
+        answer = lab.api("POST", "/assignments/validate?path=work/tiny.ipynb")
+    finally:
+        lab.stop()
+    assert answer == {"success": True, "value": {}}  # no failed, changed or type-changed cells
