@@ -13,7 +13,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from otter.test_files import OKTestFile
 
 from autograder.cli import run
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids
@@ -23,6 +22,7 @@ from autograder.grader.otter_export import (SETUP, WHEELS, Question, export, is_
                                             without_otter_cells)
 from tiny_course import MARKER, make_course, tiny_solution
 
+OKTestFile = pytest.importorskip("otter.test_files", reason="needs the [otter] extra").OKTestFile
 OTTER = Path(sys.executable).with_name("otter")
 
 
@@ -96,14 +96,18 @@ def test_a_visible_case_ignores_what_it_prints_but_not_what_fails():
     assert test.score == 0 and "AssertionError: x must be positive" in test.test_case_results[0].message
 
 
-def test_a_hidden_block_the_grader_cannot_run_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("old, new, expected", [
+    ("hidden.expect_value(answer, 42)", "assert answer == 42",
+     "the hidden test of test_answer may only call hidden checks"),
+    ("assert answer > 0", "%time assert answer > 0", "the visible part of test_answer is not plain Python"),
+], ids=["hidden", "visible"])
+def test_a_cell_otter_could_not_run_is_refused(tmp_path, capsys, old, new, expected):
     nb = tiny_solution()
-    nb.cells[2].source = nb.cells[2].source.replace("hidden.expect_value(answer, 42)", "assert answer == 42")
+    nb.cells[2].source = nb.cells[2].source.replace(old, new)
     root = make_course(tmp_path, nb)
     assert run(["export-otter", "tiny", "--solutions", str(root / "solutions"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("autograder: tiny: the hidden test of test_answer may only call hidden checks") \
-        and err.count("\n") == 1
+    assert err.startswith(f"autograder: tiny: {expected}") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, expected", [

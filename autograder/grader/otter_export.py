@@ -78,14 +78,19 @@ def is_test_cell(cell):
 
 
 def questions(nb):
-    """The autograded test cells of a source notebook, in order; PlanError for a hidden block the grader cannot run."""
+    """The autograded test cells of a source notebook, in order; PlanError for a cell otter could not run."""
     found = []
     for cell in filter(is_test_cell, nb.cells):
         meta = cell.metadata.nbgrader
+        visible = visible_source(cell.source).strip()
+        try:
+            ast.parse(visible)
+        except SyntaxError as e:  # an IPython magic, say: doctest runs plain Python only
+            raise PlanError(f"the visible part of {meta['grade_id']} is not plain Python ({e.msg}, line {e.lineno})")
         hidden = "\n".join(hidden_blocks(cell.source))  # joined as PlanHiddenTests joins them
         if hidden:
             parse(hidden, where=f"the hidden test of {meta['grade_id']}")
-        found.append(Question(meta["grade_id"], meta["points"], visible_source(cell.source).strip(), hidden))
+        found.append(Question(meta["grade_id"], meta["points"], visible, hidden))
     return found
 
 
@@ -233,12 +238,11 @@ def write_autograder(found, files, wheel, zip_path):
 def add_to_setup(zip_path, wheel):
     """Add ``wheel`` and the lines that install it and fetch the data to setup.sh (zip members cannot be edited)."""
     with zipfile.ZipFile(zip_path) as old:
-        members = {info.filename: old.read(info) for info in old.infolist()}
-    members["setup.sh"] += SETUP.encode()
-    members[f"{WHEELS}/{wheel.name}"] = wheel.read_bytes()
+        members = [(info, old.read(info)) for info in old.infolist()]
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as new:
-        for name, data in members.items():
-            new.writestr(name, data)
+        for info, data in members:
+            new.writestr(info, data + SETUP.encode() if info.filename == "setup.sh" else data)
+        new.write(wheel, f"{WHEELS}/{wheel.name}")
 
 
 def export_worksheet(assignment_id, out, solutions, wheel):
