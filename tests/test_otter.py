@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -263,8 +264,10 @@ def equal_zip(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["solution", "release", "mistake"])
 def test_nbgrader_and_otter_give_each_cell_the_same_score(equal_zip, kind, tmp_path):
     handed_in = write(_submission(kind), tmp_path / EQUAL_ID, f"{EQUAL_ID}.ipynb")
-    by_nbgrader = nbgrader_scores(handed_in, EQUAL_ID)
-    by_otter, _ = otter_scores(equal_zip, handed_in, tmp_path / "otter")
+    with ThreadPoolExecutor(1) as pool:  # both at once: kernel starts and fresh processes overlap
+        otter_run = pool.submit(otter_scores, equal_zip, handed_in, tmp_path / "otter")
+        by_nbgrader = nbgrader_scores(handed_in, EQUAL_ID)
+        by_otter, _ = otter_run.result()
     assert by_otter == by_nbgrader
     lost = {"solution": set(), "release": set(by_nbgrader), "mistake": COMMON_MISTAKES[EQUAL_ID][1]}[kind]
     assert by_otter == {name: (0.0 if name in lost else top, top) for name, (_, top) in by_nbgrader.items()}
