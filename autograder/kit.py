@@ -20,14 +20,15 @@ GRADER = PACKAGE / "grader"
 NAME = "autograder-student"
 
 
-def files():
-    """``(path in the package, source path)`` of every file the kit holds."""
+def files(grader=False):
+    """``(path in the package, source path)`` of every file the kit holds; with ``grader``, the whole package."""
     from .datasets.download import MANIFEST_PATH
 
     found = []
     for path in sorted(PACKAGE.rglob("*")):
         rel = path.relative_to(PACKAGE)
-        if path.is_dir() or rel.parts[0] == "grader" or "__pycache__" in rel.parts or path.suffix == ".pyc":
+        if path.is_dir() or (rel.parts[0] == "grader" and not grader) or "__pycache__" in rel.parts \
+                or path.suffix == ".pyc":
             continue
         found.append((rel.as_posix(), path))
     if MANIFEST_PATH.parent != PACKAGE / "datasets":  # a source checkout keeps it in datasets/
@@ -35,10 +36,10 @@ def files():
     return found
 
 
-def build_tree(dest):
-    """Write the kit as ``dest/autograder/``; return ``dest``."""
+def build_tree(dest, grader=False):
+    """Write the kit (with ``grader``, the whole package) as ``dest/autograder/``; return ``dest``."""
     dest = Path(dest)
-    for rel, source in files():
+    for rel, source in files(grader):
         target = dest / "autograder" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
@@ -94,21 +95,27 @@ include = ["autograder*"]
 
 [tool.setuptools.package-data]
 "autograder.datasets" = ["manifest.json"]
+"autograder.grader" = ["data/handdrawn/*"]
 """
 DEPENDENCIES = ["tensorflow>=2.18,<2.22", "keras>=3.6,<4", "nbgrader>=0.9.6,<0.10", "jupyterlab>=4,<5",
                 "numpy>=1.26", "pillow>=10", "matplotlib>=3.8"]
 
 
-def build_wheel(dist):
-    """Build the kit's wheel into ``dist``; return its path."""
+def build_wheel(dist, grader=False):
+    """Build the kit's wheel into ``dist``; return its path.
+
+    With ``grader``, the wheel is the whole package, named `autograder`: what
+    a grading machine that has no checkout installs (otter on Gradescope).
+    """
     from . import __version__
 
+    name = "autograder" if grader else NAME
     dist = Path(dist)
     dist.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="autograder-kit-build-") as tmp:
-        build_tree(tmp)
+        build_tree(tmp, grader)
         Path(tmp, "pyproject.toml").write_text(
-            PYPROJECT.format(name=NAME, version=__version__, dependencies=DEPENDENCIES))
+            PYPROJECT.format(name=name, version=__version__, dependencies=DEPENDENCIES))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                         "--wheel-dir", str(dist), tmp], check=True, capture_output=True)
-    return next(dist.glob(f"{NAME.replace('-', '_')}-{__version__}-*.whl"))
+    return next(dist.glob(f"{name.replace('-', '_')}-{__version__}-*.whl"))

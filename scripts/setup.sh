@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up shared by demo.sh and test.sh: a virtualenv in .venv with the project
-# and its dependencies, then the three datasets fetched and verified.
+# and its dependencies (with the test and otter extras: tests/test_otter.py
+# grades with otter-grader too), then the three datasets fetched and verified.
 # Data comes from $AUTOGRADER_DATA_MIRROR when set, else from the internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "== installing the project and its dependencies (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  .venv/bin/python -m pip install --quiet -e ".[test,otter]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

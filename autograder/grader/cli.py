@@ -1,4 +1,4 @@
-"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, demo, lab."""
+"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, export-otter, demo, lab."""
 
 import sys
 from pathlib import Path
@@ -45,6 +45,14 @@ def add_grader_verbs(verbs):
     feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
     feedback.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder (default: the project)")
     feedback.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+
+    export_otter = verbs.add_parser("export-otter", help="otter-grader autograder zips and student notebooks, "
+                                                         "from solutions/")
+    export_otter.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
+    export_otter.add_argument("--out", type=Path, default=PROJECT_ROOT / "dist" / "otter",
+                              help="where <id>/autograder.zip and <id>/student/ go (default: dist/otter/)")
+    export_otter.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
+                              help="source notebooks with the hidden tests (default: the project's solutions/)")
 
     demo = verbs.add_parser("demo", help="the whole course end to end on sample submissions")
     demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
@@ -96,6 +104,11 @@ def dispatch(args):
 
         for path in generate_all(args.root, **course_settings(args.root, args.db_url)):
             print(f"feedback {path}")
+    elif args.verb == "export-otter":
+        from .otter_export import export
+
+        for autograder_zip, notebook in export(args.ids, args.out, args.solutions):
+            print(f"otter autograder {autograder_zip}\nstudent notebook {notebook}")
     elif args.verb == "demo":
         from .demo import run_demo
 
