@@ -76,7 +76,7 @@ def _input_shape(model):
     if shape is None:  # a subclassed model knows the shapes its layers were built with
         for layer in model.layers:
             for built in (getattr(layer, "_build_shapes_dict", None) or {}).values():
-                return tuple(built)
+                return (None, *tuple(built)[1:])
     return tuple(shape) if shape is not None else None
 
 
