@@ -176,7 +176,7 @@ def test_probes_run_the_function_on_the_graders_inputs(tmp_path):
         return out
 
     exchange.collect({"vectorize": vectorize}, tmp_path / "request.json")
-    assert score_block(block, 3, tmp_path) == ([], [])
+    assert score_block(block, 3, tmp_path) == ([], [], [])
 
     def counts(seqs, dim):
         out = np.zeros((len(seqs), dim), "float32")
@@ -186,7 +186,7 @@ def test_probes_run_the_function_on_the_graders_inputs(tmp_path):
         return out
 
     exchange.collect({"vectorize": counts}, tmp_path / "request.json")
-    failures, _ = score_block(block, 3, tmp_path)
+    failures, _, _ = score_block(block, 3, tmp_path)
     assert failures and "multi-hot vectors differ" in failures[0]
 
 

@@ -31,10 +31,12 @@ a source notebook, or otter): then nothing is protected, as the README says.
 """
 
 import ast
+import contextlib
 import functools
 import hashlib
 import hmac
 import inspect
+import io
 import json
 import os
 import shutil
@@ -383,13 +385,17 @@ def flag(message):
 
 
 def score_block(block, seed, folder, where="a hidden-test block"):
-    """Run a block's checks on the exports in ``folder``; ``(failures, flags)``."""
+    """Run a block's checks on the exports in ``folder``; ``(failures, flags, notes)``.
+
+    ``notes`` are the lines the checks printed (what they measured), for the
+    student's feedback and the instructor's calibration.
+    """
     del _flags[:]
     try:
         statements = plan(block, seed, folder, write=False, where=where)
     except PlanError as e:
-        return [f"the hidden test could not run ({e})"], []
-    failures, loaded = [], {}
+        return [f"the hidden test could not run ({e})"], [], []
+    failures, loaded, printed = [], {}, io.StringIO()
     for statement in statements:
         try:
             arguments = dict(statement.literals)
@@ -403,13 +409,14 @@ def score_block(block, seed, folder, where="a hidden-test block"):
                 if isinstance(loaded[key], CheckFailed):
                     raise loaded[key]
                 arguments[param] = loaded[key]
-            statement.check.check(**arguments)
+            with contextlib.redirect_stdout(printed):
+                statement.check.check(**arguments)
         except CheckFailed as e:
             failures.append(str(e))
         except Exception as e:  # a check that broke on odd input: the cell fails, with the reason
             failures.append(f"hidden.{statement.check.__name__} could not check this "
                             f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})")
-    return failures, list(_flags)
+    return failures, list(_flags), [line for line in printed.getvalue().splitlines() if line.strip()]
 
 
 def main():
@@ -417,8 +424,8 @@ def main():
     job = json.loads(Path(sys.argv[1]).read_text())
     results = {}
     for cell in job["cells"]:
-        failures, flags = score_block(cell["source"], cell["seed"], cell["folder"], cell["where"])
-        results[cell["grade_id"]] = {"failures": failures, "flags": flags}
+        failures, flags, notes = score_block(cell["source"], cell["seed"], cell["folder"], cell["where"])
+        results[cell["grade_id"]] = {"failures": failures, "flags": flags, "notes": notes}
     Path(sys.argv[2]).write_text(json.dumps(results))
 
 
@@ -507,6 +514,9 @@ class ScoreHiddenTests(NbGraderPreprocessor):
                 failures = [f"the grader could not collect your work after this cell "
                             f"({exports[grade_id]['message']})"] + failures
             outputs = list(cell.get("outputs", []))
+            if result.get("notes"):  # what the hidden checks measured, for the student to read
+                outputs.append(new_output("stream", name="stdout",
+                                          text="".join(f"Hidden test: {n}\n" for n in result["notes"])))
             if failures:
                 message = failures[0] + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
                 outputs.insert(0, new_output("error", ename=HIDDEN_FAILED, evalue=message,
