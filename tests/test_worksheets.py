@@ -1,7 +1,7 @@
-"""The four worksheets: the release is clean and in sync, and nbgrader grades them right.
+"""The five worksheets: the release is clean and in sync, the hidden tests are fair, and grading is right.
 
-The grading tests execute whole notebooks through nbgrader autograde on the
-real data (a few minutes on 2 CPU cores); `-m "not slow"` skips them.
+The grading tests run whole notebooks through `autograder grade` (the jail
+on) on the real data: a few minutes on 2 CPU cores; `-m "not slow"` skips them.
 """
 
 import json
@@ -11,11 +11,12 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import course
-from autograder.demo import COMMON_MISTAKES, with_mistake
-from autograder.grading import grade_submission
+from autograder.grader import course
+from autograder.grader.demo import COMMON_MISTAKES, student_copy, with_mistake
+from autograder.grader.grading import grade_submission
+from autograder.grader.trusted import hidden_blocks, parse
 
-IDS = ["01_handdrawn_digits", "02_fashion_mnist", "03_imdb_regularization", "04_lstm_sentiment"]
+IDS = ["01_handdrawn_digits", "02_fashion_mnist", "03_imdb_regularization", "04_lstm_sentiment", "05_cnn"]
 BLOCK = {
     "solution": re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S),
     "hidden": re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S),
@@ -24,6 +25,10 @@ BLOCK = {
 
 def notebook(root, assignment_id):
     return nbformat.read(root / assignment_id / f"{assignment_id}.ipynb", as_version=4)
+
+
+def test_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
 
 
 def protected_lines(assignment_id, kind):
@@ -35,7 +40,7 @@ def protected_lines(assignment_id, kind):
     return lines - {"return results"}
 
 
-def test_the_course_has_the_four_worksheets():
+def test_the_course_has_the_five_worksheets():
     assert course.worksheet_ids() == IDS
 
 
@@ -50,6 +55,31 @@ def test_release_has_no_solution_code_and_no_hidden_tests(assignment_id):
     code = "\n".join(cell.source for cell in released.cells if cell.cell_type == "code")
     assert code.count("# YOUR CODE HERE") == sum(
         "### BEGIN SOLUTION" in c.source for c in notebook(course.SOLUTIONS, assignment_id).cells)
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_every_test_cell_has_a_visible_part_and_a_hidden_part_the_grader_can_run(assignment_id):
+    """A visible test of the same kind sits beside each hidden one, and every hidden block plans."""
+    for cell in test_cells(notebook(course.SOLUTIONS, assignment_id)):
+        name = cell.metadata.nbgrader["grade_id"]
+        blocks = hidden_blocks(cell.source)
+        assert blocks, f"{name} has no hidden test: its points would rest on the student's kernel alone"
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].strip()
+        assert visible and not visible.startswith("#"), f"{name} has no visible test"
+        assert parse("\n".join(blocks), where=name)
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_every_floor_is_stated_in_the_text_above_its_test(assignment_id):
+    nb = notebook(course.SOLUTIONS, assignment_id)
+    text = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text += cell.source
+            continue
+        for block in hidden_blocks(cell.source):
+            for value in re.findall(r"(?:floor|max_gap)=([0-9.]+)", block):
+                assert value in text, f"{cell.metadata.nbgrader['grade_id']}: floor {value} not stated above"
 
 
 def test_regenerating_the_release_gives_no_diff(tmp_path):
@@ -67,6 +97,22 @@ def test_regenerating_the_release_gives_no_diff(tmp_path):
 
 # --- grading through nbgrader ---------------------------------------------------
 
+# Correct answers in other valid styles: each must still get full marks.
+VARIANTS = {
+    "functional API": ("02_fashion_mnist",
+                       'model = keras.Sequential([\n    keras.Input(shape=(28, 28)),\n    layers.Flatten(),\n'
+                       '    layers.Dense(128, activation="relu"),\n    layers.Dense(10, activation="softmax"),\n])',
+                       'inputs = keras.Input(shape=(28, 28))\nhidden = layers.Dense(128, activation="relu")(layers.Flatten()(inputs))\n'
+                       'model = keras.Model(inputs, layers.Dense(10, activation=keras.activations.softmax)(hidden))'),
+    "Dense then Activation": ("02_fashion_mnist",
+                              '    layers.Dense(10, activation="softmax"),\n])',
+                              '    layers.Dense(10),\n    layers.Activation("softmax"),\n])'),
+    "tf.nn.softmax and float64 images": ("02_fashion_mnist",
+                                         'layers.Dense(10, activation="softmax")',
+                                         'layers.Dense(10, activation=__import__("tensorflow").nn.softmax)'),
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """grade_submission, memoised per (kind, assignment), so each notebook runs once."""
@@ -75,12 +121,22 @@ def graded(tmp_path_factory):
     def grade(kind, assignment_id):
         key = (kind, assignment_id)
         if key not in cache:
-            folder = tmp_path_factory.mktemp(f"{kind}-{assignment_id}")
-            source = course.SOLUTIONS if kind != "untouched" else course.ASSIGNMENTS
-            shutil.copytree(source / assignment_id, folder / assignment_id)
+            folder = tmp_path_factory.mktemp(f"{kind.replace(' ', '-')}-{assignment_id}")
+            shutil.copytree(course.ASSIGNMENTS / assignment_id, folder / assignment_id)
             path = folder / assignment_id / f"{assignment_id}.ipynb"
-            if kind == "mistake":
-                nbformat.write(with_mistake(nbformat.read(path, as_version=4), assignment_id), path)
+            if kind != "untouched":
+                nb = student_copy(notebook(course.SOLUTIONS, assignment_id))
+                if kind == "mistake":
+                    nb = with_mistake(nb, assignment_id)
+                elif kind in VARIANTS:
+                    _, old, new = VARIANTS[kind]
+                    hits = [c for c in nb.cells if old in c.source]
+                    assert len(hits) == 1, kind
+                    hits[0].source = hits[0].source.replace(old, new)
+                    if kind.endswith("float64 images"):
+                        hits = [c for c in nb.cells if 'images.astype("float32") / 255.0' in c.source]
+                        hits[0].source = hits[0].source.replace('images.astype("float32") / 255.0', "images / 255.0")
+                nbformat.write(nb, path)
             cache[key] = grade_submission(path, assignment_id)
             print(json.dumps(cache[key], indent=1))
         return cache[key]
@@ -98,7 +154,7 @@ def test_solution_gets_full_marks(graded, assignment_id):
     report = graded("solution", assignment_id)
     lost = {name: s for name, s in scores(report).items() if s[0] != s[1]}
     assert not lost, f"{assignment_id} solution lost points: {lost}\n" + json.dumps(report["cells"], indent=1)
-    assert report["score"] == report["max_score"] > 0
+    assert report["score"] == report["max_score"] > 0 and not report["flags"] and not report["fault"]
 
 
 @pytest.mark.slow
@@ -107,6 +163,7 @@ def test_untouched_release_scores_zero_everywhere(graded, assignment_id):
     report = graded("untouched", assignment_id)
     assert report["max_score"] > 0 and report["cells"]
     assert all(cell["score"] == 0 for cell in report["cells"]), report["cells"]
+    assert "was not filled in" in report["cells"][0]["message"]
 
 
 @pytest.mark.slow
@@ -120,3 +177,10 @@ def test_a_common_mistake_loses_exactly_its_points(graded, assignment_id):
         assert score == expected, f"{name}: {score}/{max_score}, expected {expected}\n{report['cells']}"
         if name in losing:
             assert next(c["message"] for c in report["cells"] if c["name"] == name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_answers_in_another_valid_style_get_full_marks(graded, variant):
+    report = graded(variant, VARIANTS[variant][0])
+    assert report["score"] == report["max_score"], report["cells"]

@@ -89,6 +89,22 @@ def expect_less_overfitting(model, name, max_gap, min_accuracy=0.8):
     print(f"Generalization gap of the {name} model: {gap:.3f} (below {max_gap}; test accuracy {acc:.3f})")
 
 
+@hidden_check(model=Model())
+def expect_trained_on(model, data, min_gap):
+    """The model fits ``data`` (the split it was to be trained on) better than the test split.
+
+    A model trained on part of the data only (worksheet 3's validation
+    reviews) reaches a good test accuracy too, but not this gap.
+    """
+    test = data.rsplit("_", 1)[0] + "_test"
+    gap = checks.generalization_gap(model, heldout.for_model(data, model), heldout.for_model(test, model))
+    if not gap >= min_gap:
+        raise CheckFailed(
+            f"The model's test loss is only {gap:.3f} above its loss on {heldout.DESCRIPTIONS[data]} (at least "
+            f"{min_gap} expected for a model trained on all of them): train it on all of them, as the task says.")
+    print(f"Test loss minus training loss: {gap:.3f} (at least {min_gap})")
+
+
 # --- functions, on inputs chosen here ----------------------------------------------
 
 def random_images(rng, stage):
@@ -246,6 +262,49 @@ def expect_padded(x, maxlen, min_length=100):
     expected = pad_sequences([sequences[i] for i in x.rows], maxlen=maxlen)
     checks.expect_close(x.values, expected, "the padded training reviews", "the padding cell (pad and cut at "
                         "the front, as pad_sequences does by default)")
+
+
+# --- worksheet 5: softmax and cross-entropy by hand ---------------------------------------
+
+def reference_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def random_logits(rng, stage):
+    """Batches of scores, one with values large enough to overflow a naive exp."""
+    batches = [rng.normal(0, 3, size=(int(rng.integers(1, 6)), int(rng.integers(2, 11)))) for _ in range(3)]
+    batches.append(rng.normal(0, 1, size=(2, 10)) + np.array([[800.0], [-800.0]]))
+    return [Call([stage.array(z)], z) for z in batches]
+
+
+@hidden_check(softmax=Probe(random_logits))
+def expect_softmax(softmax):
+    """Probabilities that sum to 1 along the last axis, equal to the stable softmax, large scores included."""
+    for z, found in softmax.results():
+        checks.expect_close(found, reference_softmax(z), "the probabilities", f"`{softmax.name}` (the hidden "
+                            "test includes scores near 800: subtract each row's maximum before exp)", atol=1e-6)
+
+
+def random_predictions(rng, stage):
+    calls = []
+    for n, k in ((4, 3), (7, 10), (1, 2)):
+        y_pred = reference_softmax(rng.normal(0, 2, size=(n, k)))
+        y_true = np.eye(k)[rng.integers(0, k, size=n)]
+        calls.append(Call([stage.array(y_true), stage.array(y_pred)], (y_true, y_pred)))
+    return calls
+
+
+@hidden_check(cross_entropy=Probe(random_predictions))
+def expect_cross_entropy(cross_entropy):
+    """The mean categorical cross-entropy of one-hot targets and predicted probabilities."""
+    import keras
+
+    for (y_true, y_pred), found in cross_entropy.results():
+        expected = float(np.mean(keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(y_true, y_pred))))
+        checks.expect_close(np.asarray(found, dtype=np.float64).reshape(()), expected, "the mean cross-entropy",
+                            f"`{cross_entropy.name}`", atol=1e-5)
 
 
 # --- plain functions -------------------------------------------------------------------
