@@ -91,21 +91,30 @@ def _model_input(model):
 
 
 def for_model(name, model, limit=None):
-    """Dataset ``name`` as (x, y), shaped for ``model``'s input; the first ``limit`` examples."""
+    """Dataset ``name`` as (x, y), shaped for ``model``'s input; the first ``limit`` examples.
+
+    The arrays are built once per input format: several checks of one
+    notebook score on the same data (and the multi-hot IMDB split is 1 GB).
+    """
+    from ..checks import _layers
+
+    shape = _model_input(model)
+    embedding = type(_layers(model)[0]).__name__ == "Embedding"
+    return _shaped(name, shape, embedding, limit)
+
+
+@functools.lru_cache(maxsize=8)
+def _shaped(name, shape, embedding, limit):
     if name.startswith(("mnist_", "fashion_mnist_")):
         x, y = _images(name)
         if limit:
             x, y = x[:limit], y[:limit]
-        shape = _model_input(model)
         return x.reshape((len(x), *shape[1:])) if None not in shape[1:] else x, y
     if name.startswith("imdb_"):
         sequences, y = imdb_sequences(name.removeprefix("imdb_"))
         if limit:
             sequences, y = sequences[:limit], y[:limit]
-        shape = _model_input(model)
-        from ..checks import _layers
-
-        if len(shape) == 2 and shape[1] == IMDB_WORDS and type(_layers(model)[0]).__name__ != "Embedding":
+        if len(shape) == 2 and shape[1] == IMDB_WORDS and not embedding:
             return multi_hot(sequences), y.astype(np.float32)
         from keras.utils import pad_sequences
 
