@@ -5,7 +5,6 @@ from pathlib import Path
 
 from autograder import pipeline
 from autograder.grader.course import course_secret
-from autograder.validate import use_filtered_validator
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -53,9 +52,11 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # could score 0. FilterStderr, our line-by-line IgnorePattern (jupyter/nbgrader#1904),
 # drops those lines in linear time; anything else on stderr still costs the points.
 c.FilterStderr.enabled = True
-# nbgrader's Validate (JupyterLab's button, `nbgrader validate`) has fixed steps without
-# that filter: the same filter there makes its verdicts those of `autograder check`.
-use_filtered_validator()
+# Most of those lines are TensorFlow's C++ writing to the kernel process's stderr,
+# which ipykernel copies into the running cell. Kernels started by nbgrader
+# (autograde, and Validate, whose steps are fixed) and by `autograder check` leave
+# it in the kernel's own log instead, so Validate's verdicts are check's.
+c.Execute.extra_arguments = ["--IPKernelApp.capture_fd_output=False"]
 
 # --- Feedback ------------------------------------------------------------------
 # nbgrader's feedback HTML shows the hidden test source (jupyter/nbgrader#917 and

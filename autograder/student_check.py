@@ -122,6 +122,8 @@ def check_notebook(path, sandbox="auto", progress=True, verbose=False):
     config.SandboxedExecute.sandbox = sandbox
     config.SandboxedExecute.show_kernel_output = verbose
     config.SandboxedExecute.work_on_copy = False  # the student's own folder; no hidden tests in it
+    # Libraries' C-level log lines stay in the kernel's log, as at grading (nbgrader_config.py).
+    config.SandboxedExecute.extra_arguments = ["--IPKernelApp.capture_fd_output=False"]
     config.FilterStderr.enabled = True
     steps = [import_item(name)(config=config) for name in pipeline.check_steps()]
     resources = {"metadata": {"path": str(path.parent.resolve())}, "unique_key": path.stem}

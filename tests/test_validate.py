@@ -1,10 +1,12 @@
 """nbgrader's Validate and `autograder check` agree when TensorFlow logs in a test cell.
 
 TensorFlow writes its absl lines ("I0000 ... oneDNN custom operations are
-on") to stderr when it loads; nbgrader fails a test cell with any stderr
-output. `check` and grading drop those lines; Validate does too, through
-the filtered Validator that nbgrader_config.py installs (autograder/validate.py)
-for both of its callers: `nbgrader validate` and JupyterLab's Validate button.
+on") to the kernel's stderr when it loads; nbgrader fails a test cell with
+any stderr output. nbgrader_config.py starts kernels with ipykernel's
+`capture_fd_output` off, so those C-level lines stay in the kernel's log,
+for Validate's kernels as for grading's and `check`'s: both callers of
+Validate, `nbgrader validate` and JupyterLab's Validate button, then pass
+what `check` passes.
 """
 
 import os
