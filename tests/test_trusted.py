@@ -199,3 +199,15 @@ def test_check_in_clean_process_decides_outside_this_process():
     failures = check_in_clean_process(block, {"double": lambda x: x, "answer": 41})
     assert len(failures) == 2 and "Expected the value 42, found 41" in failures[1]
     assert "not defined" in check_in_clean_process(block, {"double": double})[0]
+
+
+def test_functional_lstm_and_convolutional_models_load(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    hidden = layers.Flatten()(layers.MaxPooling2D(2)(layers.Conv2D(6, 5, activation="relu")(inputs)))
+    models = [keras.Model(inputs, layers.Dense(10, activation="softmax")(hidden)),
+              keras.Sequential([keras.Input((20,)), layers.Embedding(100, 8), layers.LSTM(4),
+                                layers.Dense(1, activation="sigmoid")])]
+    for i, model in enumerate(models):
+        exchange.save_model(model, tmp_path / f"{i}.keras")
+        loaded = artifacts.load_model(tmp_path / f"{i}.keras")
+        assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]

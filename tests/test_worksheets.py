@@ -27,7 +27,7 @@ def notebook(root, assignment_id):
     return nbformat.read(root / assignment_id / f"{assignment_id}.ipynb", as_version=4)
 
 
-def test_cells(nb):
+def graded_cells(nb):
     return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
 
 
@@ -60,7 +60,7 @@ def test_release_has_no_solution_code_and_no_hidden_tests(assignment_id):
 @pytest.mark.parametrize("assignment_id", IDS)
 def test_every_test_cell_has_a_visible_part_and_a_hidden_part_the_grader_can_run(assignment_id):
     """A visible test of the same kind sits beside each hidden one, and every hidden block plans."""
-    for cell in test_cells(notebook(course.SOLUTIONS, assignment_id)):
+    for cell in graded_cells(notebook(course.SOLUTIONS, assignment_id)):
         name = cell.metadata.nbgrader["grade_id"]
         blocks = hidden_blocks(cell.source)
         assert blocks, f"{name} has no hidden test: its points would rest on the student's kernel alone"

@@ -23,6 +23,8 @@ MODEL_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
 ALLOWED = {
     "keras": {"Sequential", "Functional", "Model", "DTypePolicy", "FloatDTypePolicy"},
+    "keras.src.models.functional": {"Functional"},  # how Keras 3 names a functional model's class
+    None: {"__keras_tensor__"},  # a functional model's links between layers
     "keras.layers": {
         "InputLayer", "Dense", "Activation", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "Flatten",
         "Reshape", "Embedding", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell",

@@ -4,9 +4,9 @@
 - ben hands in the untouched release;
 - cy hands in the solutions with one common mistake in each worksheet.
 
-The demo releases the worksheets, grades the 12 submissions in parallel into
-a gradebook in `demo/`, exports `demo/grades.csv`, writes feedback and
-prints a table of scores.
+The demo releases the worksheets, grades the submissions with `grade-all` on
+two local Dask workers into a gradebook in `demo/`, exports
+`demo/grades.csv`, writes feedback and prints a table of scores.
 """
 
 import copy
@@ -92,6 +92,18 @@ def score_table(outcomes):
     return "\n".join(lines)
 
 
+STUDENTS = {"ada": ("Ada", "Lovelace"), "ben": ("Ben", "Bitdiddle"), "cy": ("Cy", "D. Fect")}
+
+
+def register_students(root):
+    """The class list, as an instructor enters it: Formgrader shows names, not ids alone."""
+    from .course import nbgrader_api
+
+    with nbgrader_api(root, **course_settings(root)).gradebook as gb:
+        for student, (first, last) in STUDENTS.items():
+            gb.update_or_create_student(student, first_name=first, last_name=last)
+
+
 def run_demo(root, workers=2):
     from .feedback import generate_all
     from .grade_all import format_outcomes, grade_all
@@ -101,6 +113,7 @@ def run_demo(root, workers=2):
     release()
     print(f"== sample submissions for ada (solutions), ben (untouched) and cy (one mistake each) in {root}/submitted")
     make_submissions(root)
+    register_students(root)
     print(f"== grading with {workers} workers")
     outcomes = grade_all(root, workers, **course_settings(root))
     print(format_outcomes(outcomes))
