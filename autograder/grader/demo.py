@@ -4,7 +4,7 @@
 - ben hands in the untouched release;
 - cy hands in the solutions with one common mistake in each worksheet.
 
-The demo releases the worksheets, grades the 12 submissions in parallel into
+The demo releases the worksheets, grades the 15 submissions in parallel into
 a gradebook in `demo/`, exports `demo/grades.csv`, writes feedback and
 prints a table of scores.
 """
@@ -41,6 +41,11 @@ COMMON_MISTAKES = {
         ("history = model.fit(", "history = None and model.fit("),
         {"test_accuracy", "test_predict_sentiment"},
         "forgetting to train the model",
+    ),
+    "05_cnn": (
+        ("keras.optimizers.Adadelta(learning_rate=1.0)", "keras.optimizers.Adadelta()"),
+        {"test_lenet_accuracy"},
+        "Adadelta at Keras 3's default learning rate (0.001 where the deck's Keras 2 had 1.0)",
     ),
 }
 
