@@ -42,6 +42,11 @@ COMMON_MISTAKES = {
         {"test_accuracy", "test_predict_sentiment"},
         "forgetting to train the model",
     ),
+    "05_cnn": (
+        ("keras.optimizers.Adadelta(learning_rate=1.0)", "keras.optimizers.Adadelta()"),
+        {"test_lenet_accuracy"},
+        "Adadelta at Keras 3's default learning rate (0.001 where the deck's Keras 2 had 1.0)",
+    ),
 }
 
 
