@@ -46,7 +46,8 @@ def test_a_plan_asks_the_kernel_for_each_object_once(tmp_path):
     assert [(e["kind"], e["name"]) for e in request["exports"]] == [
         ("model", "model"), ("probe", "vectorize")]
     assert [s.literals for s in statements] == [{"total": 7850, "trainable": None},
-                                               {"data": "mnist_test", "floor": 0.9}, {"dimension": 10_000}]
+                                               {"data": "mnist_test", "floor": 0.9, "flag_test_training": True},
+                                               {"dimension": 10_000}]
     # The same seed gives the same inputs: the scoring process re-plans without writing.
     again = plan(block, seed=1, folder=tmp_path / "dry", write=False)
     assert again[2].students["vectorize"][1] == request["exports"][1]
