@@ -10,10 +10,12 @@ import shutil
 
 import nbformat
 import pytest
+from nbgrader.preprocessors import ClearHiddenTests
 
 from autograder.grader import course
 from autograder.grader.demo import COMMON_MISTAKES, student_copy, with_mistake
 from autograder.grader.grading import grade_submission
+from autograder.grader.publish import DOCS, published_code
 from autograder.grader.trusted import hidden_blocks, parse
 
 IDS = ["01_handdrawn_digits", "02_fashion_mnist", "03_imdb_regularization", "04_lstm_sentiment", "05_cnn"]
@@ -93,6 +95,27 @@ def test_regenerating_the_release_gives_no_diff(tmp_path):
             a, b = course.ASSIGNMENTS / rel, tmp_path / "assignments" / rel
             if a.is_file():
                 assert a.read_bytes() == b.read_bytes(), f"{rel} differs: run `autograder release`"
+
+
+# A cell that draws: each must show its figure on the published page.
+DRAWS = re.compile(r"plt\.(subplots|hist|imshow)\(|^plot_\w+\(", re.M)
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_the_published_page_shows_the_current_solution_run_with_its_plots(assignment_id):
+    page = DOCS / f"{assignment_id}.html"
+    assert page.is_file(), f"no {page}: run `autograder publish {assignment_id}`"
+    html = page.read_text()
+    solution, _ = ClearHiddenTests().preprocess(notebook(course.SOLUTIONS, assignment_id), {})
+    solution = [c.source for c in solution.cells if c.cell_type == "code"]
+    shown = [source.rstrip() for source in solution]
+    assert published_code(html) == shown, f"{page.name} is out of date: run `autograder publish {assignment_id}`"
+    assert "In [ ]:" not in html, "a cell was not run"
+    cells = html.split('<div class="jp-Cell jp-CodeCell')[1:]
+    for source, cell in zip(solution, cells):
+        if DRAWS.search(source):
+            assert "<img" in cell, f"no figure under {source.splitlines()[0]!r}"
+    assert "BEGIN HIDDEN TESTS" not in html and "hidden.expect" not in html
 
 
 # --- grading through nbgrader ---------------------------------------------------

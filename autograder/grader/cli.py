@@ -1,4 +1,4 @@
-"""The instructors' verbs of `autograder`: release, grade, grade-all, feedback, export-otter, demo, lab."""
+"""The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab."""
 
 import sys
 from pathlib import Path
@@ -12,6 +12,10 @@ def add_grader_verbs(verbs):
     release.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
     release.add_argument("--dist", type=Path, default=PROJECT_ROOT / "dist",
                          help="where the student kit's wheel goes (default: dist/)")
+
+    publish = verbs.add_parser("publish", help="run each solution and write docs/worksheets/<id>.html, plots "
+                                               "included, hidden tests removed")
+    publish.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")
 
     grade = verbs.add_parser("grade", help="grade one submission like nbgrader autograde, hidden tests included")
     grade.add_argument("notebook", type=Path)
@@ -75,6 +79,13 @@ def dispatch(args):
         for path in release(args.ids):
             print(f"released {path.relative_to(PROJECT_ROOT)}")
         print(f"student kit: {build_wheel(args.dist)}")
+    elif args.verb == "publish":
+        from ..host import configure_kernels
+        from .publish import publish
+
+        configure_kernels()
+        for page in publish(args.ids):
+            print(f"published {page.relative_to(PROJECT_ROOT)}")
     elif args.verb == "grade":
         from . import grading
 

@@ -1,0 +1,58 @@
+"""Executed copies of the solutions, plots included, for readers who will not run them.
+
+`autograder publish` runs each ``solutions/<id>/<id>.ipynb`` top to bottom
+and writes ``docs/worksheets/<id>.html``: the worksheet as a reader on the web
+should see it, with every output and figure. Hidden tests are taken out first
+(nbgrader's own `ClearHiddenTests`), so the page shows the worked solution and
+its visible checks only. A test keeps the pages in sync with the solutions.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import ExecutePreprocessor
+from nbgrader.preprocessors import ClearHiddenTests
+
+from ..datasets.download import PROJECT_ROOT
+from .course import SOLUTIONS, check_ids
+
+DOCS = PROJECT_ROOT / "docs" / "worksheets"
+
+
+def executed(assignment_id, solutions=SOLUTIONS, timeout=1800):
+    """The solution notebook without hidden tests, run top to bottom in its own folder."""
+    folder = Path(solutions) / assignment_id
+    nb = nbformat.read(folder / f"{assignment_id}.ipynb", as_version=4)
+    nb, resources = ClearHiddenTests().preprocess(nb, {})
+    # C-level log lines (TensorFlow's) stay in the terminal, as when grading.
+    ExecutePreprocessor(timeout=timeout, kernel_name="python3",
+                        extra_arguments=["--IPKernelApp.capture_fd_output=False"]
+                        ).preprocess(nb, {"metadata": {"path": str(folder)}})
+    return nb
+
+
+def to_html(nb):
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return html
+
+
+def publish(ids=(), solutions=SOLUTIONS, out=DOCS):
+    """Write ``<out>/<id>.html`` for each worksheet; returns the pages."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for assignment_id in check_ids(ids, solutions):
+        page = out / f"{assignment_id}.html"
+        page.write_text(to_html(executed(assignment_id, solutions)))
+        pages.append(page)
+    return pages
+
+
+def published_code(html):
+    """The code cells' sources as a page shows them, in order."""
+    import html as html_lib
+
+    inputs = re.findall(r'<div class="highlight hl-ipython3"><pre>(.*?)</pre>', html, re.S)
+    return [html_lib.unescape(re.sub(r"<[^>]+>", "", block)).rstrip() for block in inputs]
