@@ -6,7 +6,10 @@ the feedback and the autograded notebooks must hold no hidden-test text,
 and the gradebook must be as the grader left it.
 """
 
+import ast
+import html as html_lib
 import json
+import shutil
 import sqlite3
 
 import nbformat
@@ -98,17 +101,29 @@ def test_the_gradebook_and_feedback_stay_clean(tiny):
         html = page.read_text()
         # The hidden lines themselves; a student's own code may mention "BEGIN HIDDEN TESTS".
         assert MARKER not in html and "hidden.expect" not in html
-    # The disk search sees installed packages, never the course, its key or its gradebook.
-    found = next(p.read_text() for p in pages if "FOUND [" in p.read_text())
-    found = found[found.index("FOUND ["):].split("]")[0]
-    assert str(course) not in found and "gradebook.db" not in found and "secret" not in found
-    assert "/source/" not in found and "solutions/" not in found
+    # The disk search finds installed packages only (nbgrader ships example notebooks and a
+    # gradebook), never the course, its solutions, its key or its gradebook.
+    page = html_lib.unescape(next(p.read_text() for p in pages if "FOUND [" in p.read_text()))
+    found = ast.literal_eval(page[page.index("FOUND [") + 6:].split("]")[0] + "]")
+    assert found and all("/site-packages/" in path or "/autograder-kit-" in path for path in found), found
+
+
+# The cases that touch the gradebook or the cells it restores, and an honest one.
+REGRADED = ("honest tiny solution", "write a trigger into the gradebook", "points and metadata changed",
+            "a test cell of one's own worth 100 points", "os._exit(0) after the first test")
 
 
 @pytest.mark.slow
-def test_a_regrade_gives_the_same_result(tiny):
+def test_a_regrade_gives_the_same_result(tiny, tmp_path):
     course, first = tiny
+    course = shutil.copytree(course, tmp_path / "course")  # the other tests read the first gradebook
+    keep = {slug(name) for name in REGRADED}
+    assert keep <= {key.split("/")[0] for key in first}
+    for folder in (course / "submitted").iterdir():
+        if folder.name not in keep:
+            shutil.rmtree(folder)
     again = grade_all(course, workers=2, progress=False, force=True)
+    first = {k: o for k, o in first.items() if k.split("/")[0] in keep}
     strip = {"seconds", "versions", "host"}
     assert {k: {f: v for f, v in o.items() if f not in strip} for k, o in again.items()} == \
            {k: {f: v for f, v in o.items() if f not in strip} for k, o in first.items()}
