@@ -28,8 +28,25 @@ from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # no
 from autograder.grader.demo import student_copy  # noqa: E402
 from autograder.grader.grading import grade_submission  # noqa: E402
 
-MEASURE = re.compile(r"^Hidden test: (.+?): (-?[0-9.]+)(?: \(required: ([^)]+)\))?", re.M)
-GAP = re.compile(r"^Hidden test: Generalization gap of the (\w+) model: (-?[0-9.]+) \(below ([0-9.]+)", re.M)
+# What a hidden check measured, from its note when it passed or its message when it failed:
+# named groups value and limit, and what (the measure's name) where it varies.
+# A limit "< x" is a ceiling; the others are floors.
+PATTERNS = [
+    ("{what}", "", r"Hidden test: (?P<what>Accuracy on .+?): (?P<value>\d+(?:\.\d+)?) \(required: (?P<limit>\d+(?:\.\d+)?)\)"),
+    ("{what}", "", r"(?P<what>Accuracy on .+?) is (?P<value>\d+(?:\.\d+)?), below the required (?P<limit>\d+(?:\.\d+)?)"),
+    ("generalization gap, {what}", "< ",
+     r"Hidden test: Generalization gap of the (?P<what>\w+) model: (?P<value>-?\d+(?:\.\d+)?) \(below (?P<limit>\d+(?:\.\d+)?)"),
+    ("generalization gap, {what}", "< ",
+     r"The (?P<what>\w+) model's gap between test and training loss is (?P<value>-?\d+(?:\.\d+)?), not below (?P<limit>\d+(?:\.\d+)?)"),
+    ("final model: test loss minus training loss", "",
+     r"Hidden test: Test loss minus training loss: (?P<value>-?\d+(?:\.\d+)?) \(at least (?P<limit>\d+(?:\.\d+)?)\)"),
+    ("final model: test loss minus training loss", "",
+     r"The model's test loss is only (?P<value>-?\d+(?:\.\d+)?) above .*?\(at least (?P<limit>\d+(?:\.\d+)?)"),
+    ("synthetic drawings recognised (of {what}) by nearest MNIST neighbours", "",
+     r"Hidden test: \w+ on (?P<what>\d+) new drawings: (?P<value>\d+) look like the right digit \(at least (?P<limit>\d+)"),
+    ("synthetic drawings recognised (of {what}) by nearest MNIST neighbours", "",
+     r"made from (?P<what>\d+) new drawings look like the right digit in only (?P<value>\d+) cases \(at least (?P<limit>\d+)"),
+]
 STEPS = re.compile(r"^(\d[\d,]*) optimizer steps", re.M)
 
 # A common mistake is an edit of the solution source: (worksheet, what, old, new).
@@ -37,18 +54,19 @@ MISTAKES = [
     ("01_handdrawn_digits", "inputs not divided by 255", '.astype("float32") / 255.0', '.astype("float32")'),
     ("01_handdrawn_digits", "relu on the output layer", 'layers.Dense(10, activation="softmax"),\n])\nmodel.summary()',
      'layers.Dense(10, activation="relu"),\n])\nmodel.summary()'),
-    ("01_handdrawn_digits", "one epoch", "EPOCHS = 8", "EPOCHS = 1"),
+    ("01_handdrawn_digits", "one epoch", "EPOCHS, BATCH = 15, 512", "EPOCHS, BATCH = 1, 512"),
     ("02_fashion_mnist", "inputs not divided by 255", 'images.astype("float32") / 255.0', 'images.astype("float32")'),
     ("02_fashion_mnist", "relu on the output layer", 'layers.Dense(10, activation="softmax")',
      'layers.Dense(10, activation="relu")'),
-    ("02_fashion_mnist", "one epoch", "EPOCHS = 15", "EPOCHS = 1"),
+    ("02_fashion_mnist", "one epoch", "EPOCHS, BATCH = 15, 512", "EPOCHS, BATCH = 1, 512"),
     ("03_imdb_regularization", "relu on the final model's output",
      'final_model = keras.Sequential([\n    keras.Input(shape=(10_000,)),\n    layers.Dense(16, activation="relu"),\n'
      '    layers.Dense(16, activation="relu"),\n    layers.Dense(1, activation="sigmoid"),',
      'final_model = keras.Sequential([\n    keras.Input(shape=(10_000,)),\n    layers.Dense(16, activation="relu"),\n'
      '    layers.Dense(16, activation="relu"),\n    layers.Dense(1, activation="relu"),'),
-    ("03_imdb_regularization", "L2 and dropout left out (plain baselines)", "kernel_regularizer=regularizers.l2(0.001)",
+    ("03_imdb_regularization", "L2 left out (a second baseline)", "kernel_regularizer=regularizers.l2(0.001)",
      "kernel_regularizer=None"),
+    ("03_imdb_regularization", "dropout rate 0 (a second baseline)", "layers.Dropout(0.5)", "layers.Dropout(0.0)"),
     ("04_lstm_sentiment", "padding at the end", "pad_sequences(train_data, maxlen=MAXLEN)",
      'pad_sequences(train_data, maxlen=MAXLEN, padding="post")'),
     ("04_lstm_sentiment", "MAXLEN = 20", "MAXLEN = 200", "MAXLEN = 20"),
@@ -59,15 +77,15 @@ MISTAKES = [
 
 
 def submission(assignment_id, folder, seed=0, edit=None):
-    """The solution as a student hands it in, with ``SEED = seed`` and an optional (old, new) edit."""
+    """The solution as a student hands it in, with ``SEED = seed`` and an optional (old, new) edit of one code cell."""
     nb = student_copy(nbformat.read(SOLUTIONS / assignment_id / f"{assignment_id}.ipynb", as_version=4))
     for cell in nb.cells:
         cell.source = re.sub(r"^SEED = \d+", f"SEED = {seed}", cell.source, flags=re.M)
     if edit:
-        hits = [c for c in nb.cells if edit[0] in c.source]
+        hits = [c for c in nb.cells if c.cell_type == "code" and edit[0] in c.source]
         if len(hits) != 1:
-            raise SystemExit(f"{assignment_id}: the mistake {edit[0]!r} matches {len(hits)} cells")
-        hits[0].source = hits[0].source.replace(edit[0], edit[1], 1)
+            raise SystemExit(f"{assignment_id}: the mistake {edit[0]!r} matches {len(hits)} code cells")
+        hits[0].source = hits[0].source.replace(edit[0], edit[1])
     folder.mkdir(parents=True, exist_ok=True)
     for path in (ASSIGNMENTS / assignment_id).iterdir():  # my_digits/ and other files beside it
         if path.is_dir():
@@ -81,14 +99,15 @@ def submission(assignment_id, folder, seed=0, edit=None):
 def measures(report, keep):
     """What the hidden checks measured, and the optimizer steps the training cells printed."""
     nb = nbformat.read(next(Path(keep).glob("*.ipynb")), as_version=4)
-    found, steps = {}, 0
+    texts, steps = [cell["message"] or "" for cell in report["cells"]], 0
     for cell in nb.cells:
         text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-        for name, value, floor in MEASURE.findall(text):
-            found[name] = (float(value), floor)
-        for name, gap, limit in GAP.findall(text):
-            found[f"generalization gap, {name}"] = (float(gap), f"< {limit}")
+        texts.append(text)
         steps += sum(int(s.replace(",", "")) for s in STEPS.findall(text))
+    found = {}
+    for name, kind, pattern in PATTERNS:
+        for match in re.finditer(pattern, "\n".join(texts)):
+            found[name.format(**match.groupdict())] = (float(match["value"]), kind + match["limit"])
     return found, steps
 
 
@@ -99,6 +118,12 @@ def grade(path, work):
     return report, found, steps
 
 
+def margin(value, limit):
+    """How far ``value`` clears ``limit`` ("0.96" a floor, "< 0.31" a ceiling); negative when it fails."""
+    bound = float(limit.lstrip("< "))
+    return bound - value if limit.startswith("<") else value - bound
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -107,7 +132,7 @@ def main():
     args = parser.parse_args()
     host.configure_kernels()
     ids = args.worksheets or worksheet_ids()
-    rows, summary = [], []
+    rows, wrong, summary = [], [], []
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
         work = Path(tmp)
         for assignment_id in ids:
@@ -118,22 +143,24 @@ def main():
                 runs[seed] = (found, steps, report["seconds"], report["score"], report["max_score"])
                 print(f"{assignment_id} seed {seed}: {report['score']:g}/{report['max_score']:g} in "
                       f"{report['seconds']:.0f} s, {steps} steps, {found}", flush=True)
-            mistakes = {}
-            for worksheet, what, old, new in MISTAKES:
-                if worksheet == assignment_id:
-                    path = submission(assignment_id, work / f"{assignment_id}-{len(mistakes)}-mistake", 0, (old, new))
-                    report, found, _ = grade(path, work)
-                    mistakes[what] = found
-                    print(f"{assignment_id} mistake {what}: {found}", flush=True)
             first = runs[args.seeds[0]][0]
-            for measure, (_, floor) in first.items():
+            for measure, (_, limit) in first.items():
                 values = [runs[s][0].get(measure, (float("nan"), ""))[0] for s in args.seeds]
-                worst = max(values) if floor.startswith("<") else min(values)
-                limit = float(floor.lstrip("< ")) if floor else float("nan")
-                margin = limit - worst if floor.startswith("<") else worst - limit
-                bad = [f"{what} {m[measure][0]:.4f}" for what, m in mistakes.items() if measure in m]
+                worst = min(margin(v, limit) for v in values)
                 rows.append(f"| {assignment_id} | {measure} | " + " | ".join(f"{v:.4f}" for v in values)
-                            + f" | {floor} | {margin:+.4f} | {'; '.join(bad) or '-'} |")
+                            + f" | {limit} | {worst:+.4f} |")
+            for worksheet, what, old, new in MISTAKES:
+                if worksheet != assignment_id:
+                    continue
+                path = submission(assignment_id, work / f"{assignment_id}-mistake-{len(wrong)}", 0, (old, new))
+                report, found, _ = grade(path, work)
+                print(f"{assignment_id} mistake {what}: {report['score']:g}/{report['max_score']:g} {found}", flush=True)
+                failed = {m: (v, limit) for m, (v, limit) in found.items() if margin(v, limit) < 0}
+                lost = [c["name"] for c in report["cells"] if c["score"] < c["max_score"]]
+                points = f"{report['score']:g}/{report['max_score']:g} (lost: {', '.join(lost) or 'nothing'})"
+                for measure, (value, limit) in failed.items() or {"no hidden measure failed": (float("nan"), "")}.items():
+                    below = f"{-margin(value, limit):.4f}" if limit else "-"  # a visible check failed
+                    wrong.append(f"| {assignment_id} | {what} | {points} | {measure} | {value:.4f} | {limit} | {below} |")
             seconds = [runs[s][2] for s in args.seeds]
             summary.append(f"| {assignment_id} | {runs[args.seeds[0]][1]:,} | {statistics.median(seconds):.0f} "
                            f"({min(seconds):.0f}-{max(seconds):.0f}) | "
@@ -141,12 +168,15 @@ def main():
     lines = [
         "# Calibration of the hidden-test floors", "",
         f"Measured by `benchmarks/calibrate.py` on {host.device()}: each solution graded with `SEED` = "
-        f"{', '.join(map(str, args.seeds))} by `autograder grade`, then each common mistake on seed 0.", "",
-        "## Measures", "",
-        "| worksheet | measure | " + " | ".join(f"seed {s}" for s in args.seeds)
-        + " | floor | worst seed's margin | common mistakes (seed 0) |",
-        "|---|---|" + "---:|" * len(args.seeds) + "---|---:|---|", *rows, "",
-        "## Steps, time and scores", "",
+        f"{', '.join(map(str, args.seeds))} by `autograder grade` (the jail on), then each common mistake "
+        "on seed 0. A limit `< x` is a ceiling; the others are floors.", "",
+        "## The solutions: how far the worst seed clears each limit", "",
+        "| worksheet | measure | " + " | ".join(f"seed {s}" for s in args.seeds) + " | limit | worst seed's margin |",
+        "|---|---|" + "---:|" * len(args.seeds) + "---|---:|", *rows, "",
+        "## Common mistakes: how far each falls short", "",
+        "| worksheet | mistake | score | measure it fails | value | limit | short by |",
+        "|---|---|---|---|---:|---|---:|", *wrong, "",
+        "## Steps, time and scores of the solutions", "",
         "| worksheet | optimizer steps | grading time, s (median, range) | scores |",
         "|---|---:|---|---|", *summary, "",
     ]
