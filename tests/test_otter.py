@@ -247,6 +247,8 @@ EQUAL_ID = "02_fashion_mnist"
 
 def _submission(kind):
     solution = nbformat.read(SOLUTIONS / EQUAL_ID / f"{EQUAL_ID}.ipynb", as_version=4)
+    if kind == "solution":
+        return student_copy(solution)
     if kind == "mistake":
         return with_mistake(student_copy(solution), EQUAL_ID)
     return nbformat.read(ASSIGNMENTS / EQUAL_ID / f"{EQUAL_ID}.ipynb", as_version=4)
@@ -258,9 +260,8 @@ def equal_zip(tmp_path_factory):
     return autograder_zip
 
 
-# The mistake's hand-in has full-mark cells beside the lost ones, so a solution adds no case.
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["release", "mistake"])
+@pytest.mark.parametrize("kind", ["solution", "release", "mistake"])
 def test_nbgrader_and_otter_give_each_cell_the_same_score(equal_zip, kind, tmp_path):
     handed_in = write(_submission(kind), tmp_path / EQUAL_ID, f"{EQUAL_ID}.ipynb")
     with ThreadPoolExecutor(1) as pool:  # both at once: kernel starts and fresh processes overlap
@@ -268,5 +269,5 @@ def test_nbgrader_and_otter_give_each_cell_the_same_score(equal_zip, kind, tmp_p
         by_nbgrader = nbgrader_scores(handed_in, EQUAL_ID)
         by_otter, _ = otter_run.result()
     assert by_otter == by_nbgrader
-    lost = {"release": set(by_nbgrader), "mistake": COMMON_MISTAKES[EQUAL_ID][1]}[kind]
+    lost = {"solution": set(), "release": set(by_nbgrader), "mistake": COMMON_MISTAKES[EQUAL_ID][1]}[kind]
     assert by_otter == {name: (0.0 if name in lost else top, top) for name, (_, top) in by_nbgrader.items()}
