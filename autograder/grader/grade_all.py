@@ -206,7 +206,9 @@ def execute_job(job_file, out_file):
 class Dispatcher:
     """The Dask side of grading: submissions out, executed notebooks back.
 
-    At most one submission per worker slot is in flight: a task merely queued
+    A submission goes out as soon as it is sanitized and a worker slot is
+    free, so the workers grade while the coordinator sanitizes the rest. At
+    most one submission per worker slot is in flight: a task merely queued
     on a worker that dies counts as killed too, so queueing here keeps the
     others safe. A submission whose worker died is run once more by the
     scheduler (allowed-failures 1), then recorded as failed.
@@ -218,9 +220,11 @@ class Dispatcher:
         self.timeout = timeout
         self.resources = {"GPU": 1} if gpu else None
         self.queue, self.futures, self.results = [], {}, {}
+        self._keys, self._finished = {}, None
 
     def submit(self, key, payload):
         self.queue.append((key, payload))
+        self._fill()
 
     def _slots(self):
         workers = self.client.scheduler_info()["workers"].values()
@@ -228,27 +232,28 @@ class Dispatcher:
             workers = [w for w in workers if w.get("resources", {}).get("GPU")]
         return max(1, sum(w.get("nthreads", 1) for w in workers))
 
-    def _start(self, pending):
-        key, payload = self.queue.pop(0)
-        future = self.client.submit(grade_on_worker, payload, key=f"grade-{key}-{time.time_ns()}",
-                                    pure=False, resources=self.resources)
-        self.futures[key] = future
-        pending.add(future)
-
-    def completed(self):
-        """Keys as their results arrive."""
-        if not self.queue:
-            return
+    def _fill(self):
         from distributed import as_completed
+
+        if self._finished is None:
+            self._finished = as_completed([], loop=self.client.loop)
+        while self.queue and len(self._keys) < self._slots():
+            key, payload = self.queue.pop(0)
+            future = self.client.submit(grade_on_worker, payload, key=f"grade-{key}-{time.time_ns()}",
+                                        pure=False, resources=self.resources)
+            self.futures[key] = future
+            self._keys[future.key] = key
+            self._finished.add(future)
+
+    def completed(self, wait=True):
+        """Keys as their results arrive: all of them, or (``wait=False``) those that are in now."""
         from distributed.scheduler import KilledWorker
 
-        pending = as_completed([], loop=self.client.loop)
-        for _ in range(min(self._slots(), len(self.queue))):
-            self._start(pending)
-        by_future = {}
-        for future in pending:
-            by_future.update({f.key: k for k, f in self.futures.items()})
-            key = by_future[future.key]
+        while self._keys:
+            if not wait and not self._finished.has_ready():
+                return
+            future = next(self._finished)
+            key = self._keys.pop(future.key)
             try:
                 self.results[key] = future.result()
             except KilledWorker:
@@ -256,8 +261,7 @@ class Dispatcher:
             except Exception as e:  # the task itself failed: reported, the others go on
                 self.results[key] = {"error": f"{type(e).__name__}: {e}", "notebook": None}
             future.release()
-            if self.queue:
-                self._start(pending)
+            self._fill()
             yield key
 
     def running(self):
@@ -495,23 +499,31 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
                 _zero_row(api, sub)
         dispatcher = Dispatcher(client, config, timeout, gpu)
         _, gradebook_steps = pipeline.split(config.Autograde.autograde_preprocessors)
+        bar = _progress(len(pending)) if progress and pending else None
+        by_key = {s.key: s for s in pending}
+
+        def record(key, outcome):
+            outcomes[key] = outcome
+            if bar is not None:
+                bar.update(outcome, dispatcher.running())
+
+        def save(key):
+            """The gradebook steps on a notebook a worker sent back, in this process only."""
+            sub = by_key[key]
+            result = _autograde(config, sub.assignment, sub.student,
+                                [TakeFromWorker(dispatcher=dispatcher)] + gradebook_steps)
+            record(key, _outcome(api, sub, digests[key], root) if result["success"] else
+                   {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[key]})
+
         for sub in pending:
             result = _autograde(config, sub.assignment, sub.student, [SendToWorker(dispatcher=dispatcher)])
             if not result["success"]:
                 _zero_row(api, sub)
-                outcomes[sub.key] = {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[sub.key]}
-        bar = _progress(len(dispatcher.queue)) if progress and dispatcher.queue else None
-        by_key = {s.key: s for s in pending}
+                record(sub.key, {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[sub.key]})
+            for key in dispatcher.completed(wait=False):
+                save(key)
         for key in dispatcher.completed():
-            sub = by_key[key]
-            result = _autograde(config, sub.assignment, sub.student,
-                                [TakeFromWorker(dispatcher=dispatcher)] + gradebook_steps)
-            if result["success"]:
-                outcomes[key] = _outcome(api, sub, digests[key], root)
-            else:
-                outcomes[key] = {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[key]}
-            if bar is not None:
-                bar.update(outcomes[key], dispatcher.running())
+            save(key)
         if bar is not None:
             bar.close()
 
