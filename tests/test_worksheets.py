@@ -116,6 +116,8 @@ def test_the_published_page_shows_the_current_solution_run_with_its_plots(assign
         if DRAWS.search(source):
             assert "<img" in cell, f"no figure under {source.splitlines()[0]!r}"
     assert "BEGIN HIDDEN TESTS" not in html and "hidden.expect" not in html
+    assert '<link rel="stylesheet" href="style.css">' in html and "<style" not in html
+    assert ".jp-Cell" in (DOCS / "style.css").read_text()
 
 
 # --- grading through nbgrader ---------------------------------------------------

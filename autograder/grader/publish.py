@@ -19,6 +19,7 @@ from ..datasets.download import PROJECT_ROOT
 from .course import SOLUTIONS, check_ids
 
 DOCS = PROJECT_ROOT / "docs" / "worksheets"
+STYLE = re.compile(r"<style[^>]*>\n?(.*?)</style>\n?", re.S)
 
 
 def executed(assignment_id, solutions=SOLUTIONS, timeout=1800):
@@ -38,15 +39,23 @@ def to_html(nb):
     return html
 
 
+def linked_style(html):
+    """``(page, css)``: nbconvert's inline styles, the same 260 KB on every page, moved to one ``style.css``."""
+    css = "".join(STYLE.findall(html))
+    page = STYLE.sub("", html).replace("</head>", '<link rel="stylesheet" href="style.css">\n</head>', 1)
+    return page, css
+
+
 def publish(ids=(), solutions=SOLUTIONS, out=DOCS):
-    """Write ``<out>/<id>.html`` for each worksheet; returns the pages."""
+    """Write ``<out>/<id>.html`` for each worksheet and their ``style.css``; returns the pages."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pages = []
     for assignment_id in check_ids(ids, solutions):
-        page = out / f"{assignment_id}.html"
-        page.write_text(to_html(executed(assignment_id, solutions)))
-        pages.append(page)
+        page, css = linked_style(to_html(executed(assignment_id, solutions)))
+        (out / "style.css").write_text(css)
+        pages.append(out / f"{assignment_id}.html")
+        pages[-1].write_text(page)
     return pages
 
 
