@@ -1,10 +1,13 @@
-"""nbgrader configuration for the course: read by every `nbgrader` and `autograder` command."""
+"""nbgrader configuration for the course: read by every `nbgrader` and `autograder` command.
 
-import os
+Loading it has no side effect: it writes no file and changes no environment
+variable. The whole of it travels to grade-all's workers, `autograder check`
+and Validate read it too, and the student kit carries a copy.
+"""
+
 from pathlib import Path
 
 from autograder import pipeline
-from autograder.grader.course import course_secret
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -19,31 +22,48 @@ c.CourseDirectory.course_id = "deep-learning-worksheets"
 # --- Autograding: nbgrader's converter, with our steps (autograder/pipeline.py) --
 c.Autograde.sanitize_preprocessors = pipeline.SANITIZE
 c.Autograde.autograde_preprocessors = pipeline.AUTOGRADE
+c.GradingRun.steps = pipeline.EXECUTION
 # A test cell a student deleted comes back from the gradebook (and scores what it scores).
 c.OverwriteCells.add_missing_cells = True
+# Hidden-test regions, for nbgrader and for the kit alike (autograder/hidden_regions.py).
+c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
+c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# The student's kernel runs in a bubblewrap jail; grading refuses to start
-# without one (`autograder grade --no-sandbox` is the deliberate exception).
+# The student's kernel and the grader's scoring process run in one bubblewrap
+# jail (autograder/sandbox.py); grading refuses to start without one
+# (`autograder grade --no-sandbox` is the deliberate exception).
 c.SandboxedExecute.sandbox = "bwrap"
 c.SandboxedExecute.memory_limit = 8 * 2**30
 c.SandboxedExecute.max_processes = 512
+c.SandboxedExecute.disk_quota = 4 * 2**30
+c.ScoreHiddenTests.memory_limit = 4 * 2**30
 # Per cell: the slowest solution cell takes about a minute on 2 CPU cores.
-# Per notebook: the most one submission may hold a grading worker.
+# Per notebook: the most one submission may hold a grading worker. On each
+# grading host the budget is lower: about 3x the time of the reference
+# solution there, plus the kernel's start-up (ReferenceRun, below).
 c.Execute.timeout = 600
 c.SandboxedExecute.notebook_timeout = 1200
 c.SandboxedExecute.interrupt_grace = 10
 c.SandboxedExecute.max_cell_output = 1_000_000
 c.SandboxedExecute.max_notebook_output = 20_000_000
+c.ReferenceRun.budget_factor = 3.0
+c.ReferenceRun.startup_allowance = 30
 
-# The seeds of the hidden tests' inputs: secret, so students cannot predict
-# them; fixed per course, so a regrade picks the same inputs.
-c.PlanHiddenTests.secret = course_secret(c.CourseDirectory.root)
+# Kernels get these (and nothing else of the grader's environment): TensorFlow's
+# C++ logging off, and GPU memory grown on demand so that parallel grading
+# workers can share one GPU.
+c.SandboxedExecute.kernel_env = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+}
 
-# Kernels inherit these: TensorFlow's C++ logging off, and GPU memory grown on
-# demand so that parallel grading workers can share one GPU.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The seeds of the hidden tests' inputs come from a secret key: by default the
+# course's own, in <course root>/.autograder-secret (made the first time the
+# course grades, never at loading). Students cannot predict the inputs; a
+# regrade picks the same ones. The instructor's hand-drawn digits for
+# worksheet 1's hidden test (grade-all ships them to the workers):
+# c.PlanHiddenTests.drawings = "/path/to/drawings"
 
 # nbgrader scores a test cell 0 when it has *any* stderr output, even when every
 # assert passed (nbgrader/utils.py determine_grade, measured with 0.9.6). TF 2.21
@@ -54,16 +74,22 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 c.FilterStderr.enabled = True
 # Most of those lines are TensorFlow's C++ writing to the kernel process's stderr,
 # which ipykernel copies into the running cell. Kernels started by nbgrader
-# (autograde, and Validate, whose steps are fixed) and by `autograder check` leave
-# it in the kernel's own log instead, so Validate's verdicts are check's.
+# and by `autograder check` leave it in the kernel's own log instead.
 c.Execute.extra_arguments = ["--IPKernelApp.capture_fd_output=False"]
+
+# --- Validate ------------------------------------------------------------------
+# JupyterLab's Validate button runs the check steps above and speaks like
+# `autograder check` (the kit's server extension, autograder/validate.py).
+c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"
 
 # --- Feedback ------------------------------------------------------------------
 # nbgrader's feedback HTML shows the hidden test source (jupyter/nbgrader#917 and
-# #1363, open): one more step in its pipeline removes it, and the tracebacks that
-# quote it, keeping each test's result and message.
+# #1363, open): one more step in its pipeline removes it. Every error shows its
+# message, wrapped, not a traceback; math is drawn as MathML, with no CDN.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "autograder.grader.feedback.StripHiddenTests",
+    "autograder.grader.offline_pages.WrapErrors",
+    "autograder.grader.offline_pages.RenderMath",
 ]

@@ -66,7 +66,7 @@ def _regularizer_name(layer):
     return f"{type(reg).__name__}({values})"
 
 
-def _input_shape(model):
+def input_shape(model):
     try:
         shape = model.input_shape
     except (AttributeError, ValueError):
@@ -93,7 +93,7 @@ def _output_shapes(model, layers):
         except (AttributeError, ValueError):
             shapes.append(None)
     if None in shapes:
-        shape = _input_shape(model)
+        shape = input_shape(model)
         shapes = []
         for layer in layers:
             try:
@@ -192,7 +192,7 @@ def expect_param_count(model, total, trainable=None, where="your model cell"):
 
 
 def expect_input_shape(model, shape, where="your model cell"):
-    found = _input_shape(model) if getattr(model, "built", False) else None
+    found = input_shape(model) if getattr(model, "built", False) else None
     if found != tuple(shape):
         raise CheckFailed(
             f"Expected the model's input shape {tuple(shape)}, found {found}. "
@@ -244,9 +244,26 @@ def expect_dropout(model, rate=None, where="your model cell"):
 
 # --- scoring predictions -----------------------------------------------------
 
-def predict_labels(model, x, batch_size=1024):
+ACTIVATION_BUDGET = 64 * 2**20  # floats of layer outputs per prediction batch (256 MB)
+
+
+def prediction_batch(model, most=1024):
+    """A prediction batch whose layer outputs fit the activation budget: a model with huge
+    feature maps is scored in small batches instead of running out of memory."""
+    per_example = 0
+    try:
+        shapes = _output_shapes(model, _layers(model))
+    except Exception:  # not a Keras model (a test double): its own batches
+        return most
+    for shape in shapes:
+        if shape is not None and None not in shape[1:]:
+            per_example += int(np.prod(shape[1:], dtype=np.int64))
+    return int(max(1, min(most, ACTIVATION_BUDGET // max(per_example, 1))))
+
+
+def predict_labels(model, x, batch_size=None):
     """Class labels from `model.predict`: argmax, or 0.5 on a single sigmoid unit."""
-    p = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    p = np.asarray(model.predict(x, batch_size=batch_size or prediction_batch(model), verbose=0))
     if p.ndim == 2 and p.shape[1] == 1:
         return (p[:, 0] > 0.5).astype(int)
     return p.argmax(axis=-1)
@@ -352,7 +369,7 @@ def expect_digit_image(image, where="load_digit"):
 
 
 def _sigmoid_outputs(model, x):
-    return np.clip(np.asarray(model.predict(x, batch_size=1024, verbose=0)).reshape(-1), 1e-7, 1 - 1e-7)
+    return np.clip(np.asarray(model.predict(x, batch_size=prediction_batch(model), verbose=0)).reshape(-1), 1e-7, 1 - 1e-7)
 
 
 def binary_crossentropy(model, x, y):

@@ -22,7 +22,7 @@ import numpy as np
 # Keras's own activations: a layer whose activation is another function
 # computing the same thing (tf.nn.softmax, a lambda) is saved with Keras's name.
 ACTIVATIONS = ("relu", "sigmoid", "softmax", "tanh", "linear", "elu", "selu", "softplus", "softsign",
-               "silu", "gelu", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "mish", "log_softmax")
+               "silu", "swish", "gelu", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "mish", "log_softmax")
 
 
 def collect(namespace, request_file):
@@ -78,11 +78,13 @@ def probe(fn, calls, base):
 
 
 def _decode(arg, base):
+    """A probe argument as the student's function receives it: JSON values, arrays, or a `pathlib.Path`
+    (as the worksheets pass their own files)."""
     if "json" in arg:
         return arg["json"]
     if "npy" in arg:
-        return np.load(base / arg["npy"], allow_pickle=False)
-    return str(base / arg["path"])
+        return np.load(Path(base) / arg["npy"], allow_pickle=False)
+    return Path(base) / arg["path"]
 
 
 # --- models ------------------------------------------------------------------
@@ -116,21 +118,17 @@ def _is_functional(model):
 def _as_sequential(model):
     import keras
 
-    shape = _input_shape(model)
+    from .checks import input_shape
+
+    shape = input_shape(model)
+    if shape is None:
+        raise ValueError("the model has not been built; call it on data or build it with an input shape")
     stack = keras.Sequential([keras.Input(shape=shape[1:]), *model.layers])
     x = np.random.default_rng(0).normal(size=(4, *shape[1:])).astype("float32")
     if not np.allclose(np.asarray(model(x)), np.asarray(stack(x)), atol=1e-5):
         raise ValueError("the model's call() does more than apply its layers in order; "
                          "write it with keras.Sequential or keras.Model(inputs, outputs) so the grader can check it")
     return stack
-
-
-def _input_shape(model):
-    for layer in model.layers:
-        shapes = getattr(layer, "_build_shapes_dict", None) or {}
-        for shape in shapes.values():
-            return tuple(shape)
-    raise ValueError("the model has not been built; call it on data or build it with an input shape")
 
 
 def _standard_activations(model):

@@ -2,31 +2,33 @@
 
 `SandboxedExecute` is nbgrader's `Execute` preprocessor with:
 
-- the kernel in a `Sandbox` (no network, read-only system, limits);
-- hidden-test blocks never sent to the kernel: it runs the visible part of
-  each test cell only (the hidden part is decided by the grader, outside);
-- faults recorded instead of raised: a dead kernel, a cell that ignores the
-  interrupt after its timeout, or the notebook's time budget used up stops
-  the run there, marks every later test cell "not run", and keeps the
-  points of the cells that ran;
+- the kernel in the `Sandbox` (no network, no capability, not the grader's
+  uid, a read-only world, limits), working on a safe copy of the notebook's
+  folder (links and special files refused), so that the notebook being
+  graded, with its hidden tests restored, stays out of its reach;
+- hidden-test regions never sent to the kernel: it runs the visible part of
+  each cell only (the hidden part is decided by the grader, outside);
+- faults recorded with their owner instead of raised: a dead kernel, a cell
+  that ignores the interrupt after its timeout, the notebook's time budget
+  used up or the disk quota passed stops the run there, marks every later
+  test cell "not run", and keeps the points of the cells that ran; a kernel
+  that never started is the host's fault;
 - output capped in bytes while it arrives, so a flood never reaches memory,
   the notebook file or the feedback;
-- after each test cell, the code that ``resources["autograder"]["after_cell"]``
-  names for it (the grader's exports) runs silently in the kernel, and what it
-  wrote is moved out of the kernel's reach, so later cells cannot change it.
-
-What happened goes to ``resources["autograder"]["execution"]``.
+- after each test cell, the collection the run's record names for it (the
+  grader's exports) runs silently in the kernel, and what it wrote is copied
+  out of the kernel's reach (safely: regular files only, capped), so later
+  cells cannot change it.
 
 `FilterStderr` is nbgrader's `IgnorePattern`, line by line: it drops log
-lines of TensorFlow, absl and Python warnings from stderr, in time linear in
-the output, and keeps every other line.
+lines of TensorFlow, absl and Python warnings (whole multi-line warnings)
+from stderr, in time linear in the output, and keeps every other line.
 """
 
 import os
 import re
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,24 +36,16 @@ from pathlib import Path
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, IgnorePattern
 from nbgrader.utils import is_grade
-from traitlets import Bool, Enum, Float, Integer, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode
 
-from . import kit
-from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, bwrap_works
+from . import kit, safe_files
+from .grading_run import HOST, STUDENT, Export, Record
+from .hidden_regions import Markers
+from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, jail_problem
 
-HIDDEN_BLOCK = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*(\n|$)", re.S)
 NOT_RUN = "NotRun"
-
-
-def visible_source(source):
-    """A test cell's source without its hidden-test blocks: what the kernel runs."""
-    return HIDDEN_BLOCK.sub("", source)
-
-
-class Fault(Exception):
-    """The run cannot go on; the message is one sentence for the report."""
 
 
 class SandboxedExecute(Execute):
@@ -64,18 +58,20 @@ class SandboxedExecute(Execute):
     ).tag(config=True)
     memory_limit = Integer(8 * 2**30, allow_none=True, help="Bytes of memory for the kernel and its children.").tag(config=True)
     max_processes = Integer(512, allow_none=True, help="Processes and threads the kernel may run at once.").tag(config=True)
-    max_file_bytes = Integer(2 * 2**30, allow_none=True, help="Largest file the kernel may write.").tag(config=True)
-    disk_quota = Integer(4 * 2**30, help="Bytes the kernel may write in its working folder and the exchange folder.").tag(config=True)
+    max_file_bytes = Integer(1 * 2**30, allow_none=True, help="Largest file the kernel may write.").tag(config=True)
+    disk_quota = Integer(4 * 2**30, help="Bytes the kernel may write, everywhere it can write together "
+                                        "(working copy, exchange, sockets, /tmp).").tag(config=True)
     notebook_timeout = Integer(1800, help="Seconds the whole notebook may run; later cells are not run.").tag(config=True)
     interrupt_grace = Float(10.0, help="Seconds a timed-out cell has to stop after the interrupt before the kernel is killed.").tag(config=True)
     max_cell_output = Integer(1_000_000, help="Bytes of output kept per cell.").tag(config=True)
     max_notebook_output = Integer(20_000_000, help="Bytes of output kept for the whole notebook.").tag(config=True)
     export_timeout = Integer(300, help="Seconds the grader's exports after a test cell may take.").tag(config=True)
-    run_hidden_tests = Bool(False, help="Send hidden-test blocks to the kernel (never when grading: the grader runs them).").tag(config=True)
+    run_hidden_tests = Bool(False, help="Send hidden-test regions to the kernel (never when grading: the grader runs them).").tag(config=True)
     show_kernel_output = Bool(False, help="Let the kernel process print its own log lines to the terminal.").tag(config=True)
-    work_on_copy = Bool(True, help="Jail the kernel in a copy of the notebook's folder without the notebook, "
-                                   "which holds the hidden tests the grader restored; off, the folder itself "
-                                   "(`autograder check` on a student's own notebook).").tag(config=True)
+    kernel_env = Dict(Unicode(), help="Environment variables of the kernel (on top of the jail's own minimal "
+                                      "environment).").tag(config=True)
+    max_copy_bytes = Integer(safe_files.MAX_TOTAL_BYTES, help="Bytes of the submission's folder copied for the "
+                                                              "kernel.").tag(config=True)
 
     def __init__(self, **kw):
         kw.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -83,97 +79,102 @@ class SandboxedExecute(Execute):
 
     # --- the jail -----------------------------------------------------------
 
-    def _make_sandbox(self, workdir, resources):
+    def _make_sandbox(self, folders):
         mode = self.sandbox
-        if mode == "none" or (mode == "auto" and not bwrap_works()):
+        problem = jail_problem() if mode != "none" else ""
+        if mode == "none" or (mode == "auto" and problem):
             return None
-        if not bwrap_works():
-            raise SandboxUnavailable(
-                "bubblewrap (bwrap) is not installed or cannot create namespaces on this host")
-        ours = resources.get("autograder", {})
-        student_package = kit.package_for_kernel()
+        if problem:
+            raise SandboxUnavailable(problem)
         from .datasets.download import data_dir
 
+        student_package = kit.package_for_kernel()
         return Sandbox(
-            workdir=Path(workdir),
-            writable=[Path(p) for p in ours.get("writable", [])],
+            root=folders.jail,
+            workdir=folders.work,
             readable=[data_dir(), student_package],
             hidden=kit.grader_only_paths(),
-            env={"PYTHONPATH": str(student_package), "AUTOGRADER_DATA_DIR": str(data_dir())},
+            env={**self.kernel_env, "PYTHONPATH": str(student_package), "AUTOGRADER_DATA_DIR": str(data_dir()),
+                 "JPY_PARENT_PID": "1"},  # ipykernel would take PID 1 (bubblewrap's reaper) for a dead parent
             limits=Limits(memory_bytes=self.memory_limit, max_processes=self.max_processes,
-                          max_file_bytes=self.max_file_bytes),
+                          max_file_bytes=self.max_file_bytes, disk_bytes=self.disk_quota),
         )
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
+        if not isinstance(km, SandboxKernelManager):
+            raise TypeError("SandboxedExecute needs a SandboxKernelManager")
+        km.use_socket_dir(self._folders.kernel)  # in the jail folder, under its one disk quota
         km.sandbox = self._sandbox
         km.show_output = self.show_kernel_output
+        km.extra_env = dict(self.kernel_env)
         return km
 
     # --- the run ------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
-        ours = resources.setdefault("autograder", {})
+        record = Record.of(resources)
+        self._record = record
+        self._folders = record.folders
+        self._markers = Markers.from_config(self.config)
         path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
-        self._fault = None
         self._notebook_bytes = 0
-        self._deadline = time.monotonic() + self.notebook_timeout
-        self._exports = ours.setdefault("exports", {})
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="autograder-run-") as scratch:
-            self._sandbox = self._make_sandbox(path, resources)
-            workdir = path
-            if self._sandbox is not None and self.work_on_copy:
-                # The kernel works on a copy: the notebook being graded, with its
-                # hidden tests restored, stays out of its reach.
-                workdir = Path(scratch) / "work"
-                notebook = resources.get("unique_key", "") + ".ipynb"
-                skip = shutil.ignore_patterns(notebook, ".ipynb_checkpoints")
-                shutil.copytree(path, workdir, symlinks=False, ignore_dangling_symlinks=True,
-                                ignore=lambda folder, names: set(skip(folder, names)) | (
-                                    {Path(scratch).name} if Path(folder) == Path(scratch).parent else set()))
-                self._sandbox.workdir = workdir
-                resources.setdefault("metadata", {})["path"] = str(workdir)
-            self._watched = [workdir, *[Path(p) for p in ours.get("writable", [])]]
-            try:
-                super().preprocess(nb, resources, km)
-            except DeadKernelError:
-                self._record_fault(self._death_reason(), None)
-            except Fault as fault:
-                self._record_fault(str(fault), None)
-            except RuntimeError as e:  # the kernel died or hung before its first reply
-                self._record_fault(f"the kernel did not start ({str(e).strip() or type(e).__name__})", None)
-            finally:
-                if self._sandbox is not None:
-                    self._sandbox.close()
-                resources.setdefault("metadata", {})["path"] = str(path)
-            if self._fault:
-                self._mark_not_run(nb)
-        ours["execution"] = {
-            "sandbox": self._sandbox.describe() if self._sandbox else {"kind": "none"},
-            "fault": self._fault,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        self._started = time.monotonic()
+        self._deadline = self._started + self.notebook_timeout
+        record.budget_seconds = self.notebook_timeout
+        try:
+            self._sandbox = self._make_sandbox(self._folders)
+        except SandboxUnavailable as e:
+            record.set_fault(HOST, f"the jail could not start on this host: {e}")
+            self._mark_not_run(nb)
+            return nb, resources
+        workdir = path
+        if self._sandbox is not None:
+            # The kernel works on a safe copy: the notebook being graded (hidden tests restored)
+            # is left out, and nothing a student linked or planted is followed.
+            copied = safe_files.copy_tree(path, self._folders.work, max_total_bytes=self.max_copy_bytes,
+                                          skip={resources.get("unique_key", "") + ".ipynb", ".ipynb_checkpoints"})
+            record.notes += [f"not given to the kernel: {reason}" for reason in copied.reasons()]
+            workdir = self._folders.work
+            resources.setdefault("metadata", {})["path"] = str(workdir)
+        self._first_cell = True
+        try:
+            super().preprocess(nb, resources, km)
+        except DeadKernelError:
+            self._fault(self._death_reason(), None)
+        except RuntimeError as e:  # the kernel died or hung before its first reply: the host's
+            record.set_fault(HOST, f"the kernel did not start ({str(e).strip()[:300] or type(e).__name__})")
+        finally:
+            if self._sandbox is not None:
+                record.jail = self._sandbox.describe()
+                self._sandbox.close()
+            resources.setdefault("metadata", {})["path"] = str(path)
+        if record.fault:
+            self._mark_not_run(nb)
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
-        if self._fault or cell.cell_type != "code":
+        record = self._record
+        if self._first_cell:
+            record.kernel_start_seconds = round(time.monotonic() - self._started, 1)
+            self._first_cell = False
+        if record.fault or cell.cell_type != "code":
             return cell, resources
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            self._record_fault(f"the notebook used up its {self.notebook_timeout} s time budget", index)
+            self._fault(f"the notebook used up its {self.notebook_timeout} s time budget", index)
             return cell, resources
         self.timeout_func = lambda _cell: max(1, int(min(self.timeout or remaining, remaining)))
         source = cell.source
         if not self.run_hidden_tests:
-            cell.source = visible_source(source)
+            cell.source = self._markers.visible(source)
         watchdog = self._start_watchdog()
         timed_out = False
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
-            self._record_fault(self._death_reason(watchdog), index)
+            self._fault(self._death_reason(watchdog), index)
             return cell, resources
         except CellTimeoutError:  # the reply came, its output never finished: still busy
             timed_out = True
@@ -182,41 +183,55 @@ class SandboxedExecute(Execute):
             cell.source = source
         if (timed_out or self._timed_out(cell)) and not self._responsive():
             self._kill_kernel()
-            self._record_fault(f"cell {index + 1} ran past its time limit and did not stop when interrupted", index)
+            self._fault(f"cell {index + 1} ran past its time limit and did not stop when interrupted", index)
+            return cell, resources
+        if watchdog.tripped:
+            self._fault(self._death_reason(watchdog), index)
             return cell, resources
         if is_grade(cell):
-            self._after_cell(cell, resources, index)
+            self._collect(cell, index)
         return cell, self.resources
 
     # --- helpers ------------------------------------------------------------
 
-    def _after_cell(self, cell, resources, index):
+    def _fault(self, reason, index):
+        self._record.set_fault(STUDENT, reason, None if index is None else index + 1)
+
+    def _collect(self, cell, index):
+        """Run the grader's collection after a test cell, then copy what it wrote out of the kernel's reach."""
         grade_id = cell.metadata.nbgrader.get("grade_id")
-        after = resources.get("autograder", {}).get("after_cell", {}).get(grade_id)
-        if not after:
+        collection = self._record.collections.get(grade_id)
+        if collection is None:
             return
+        exports = self._record.exports
         watchdog = self._start_watchdog()
         try:
-            msg_id = self.kc.execute(after["code"], silent=True, store_history=False, allow_stdin=False)
+            msg_id = self.kc.execute(collection.code, silent=True, store_history=False, allow_stdin=False)
             reply = self._wait(msg_id, self.export_timeout)
         except DeadKernelError:
-            self._exports[grade_id] = {"status": "error", "message": "the kernel stopped while the grader collected your work"}
-            self._record_fault(self._death_reason(watchdog), index)
+            exports[grade_id] = Export(False, "the kernel stopped while the grader collected your work")
+            self._fault(self._death_reason(watchdog), index)
             return
         finally:
             watchdog.stop()
-            source, target = after["move"]
-            if Path(source).exists():
-                shutil.move(source, target)
+            written = Path(collection.written)
+            if written.is_dir():
+                copied = safe_files.copy_tree(written, collection.kept, max_file_bytes=512 * 2**20,
+                                              max_total_bytes=2 * 2**30)
+                for name, reason in copied.refused:
+                    exports.setdefault(grade_id, Export(False, f"the grader refused {name}: {reason}"))
+                shutil.rmtree(written, ignore_errors=True)
         if reply is None:
-            self._exports[grade_id] = {"status": "error", "message": f"collecting your work took over {self.export_timeout} s"}
+            exports[grade_id] = Export(False, f"collecting your work took over {self.export_timeout} s")
             if not self._responsive():
                 self._kill_kernel()
-                self._record_fault(f"the grader's collection after cell {index + 1} did not finish", index)
+                self._fault(f"the grader's collection after cell {index + 1} did not finish", index)
             return
         content = reply["content"]
-        self._exports[grade_id] = ({"status": "ok"} if content.get("status") == "ok" else
-                                   {"status": "error", "message": f"{content.get('ename')}: {content.get('evalue')}"})
+        if content.get("status") != "ok":
+            exports[grade_id] = Export(False, f"{content.get('ename')}: {str(content.get('evalue'))[:500]}")
+        else:
+            exports.setdefault(grade_id, Export(True))
 
     async def _async_wait(self, msg_id, timeout):
         """The shell reply to ``msg_id``, or None after ``timeout`` seconds (raises if the kernel died)."""
@@ -258,7 +273,7 @@ class SandboxedExecute(Execute):
 
     def _death_reason(self, watchdog=None):
         if watchdog is not None and watchdog.tripped:
-            return f"the notebook wrote more than {self.disk_quota / 2**30:g} GiB to disk"
+            return watchdog.tripped
         if self._sandbox is not None and self._sandbox.out_of_memory():
             return f"out of memory: the notebook used more than {self._sandbox.memory_text()}"
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
@@ -269,25 +284,24 @@ class SandboxedExecute(Execute):
             return "the kernel crashed (segmentation fault)"
         if code == -9:
             return "the kernel was killed (SIGKILL: out of memory, or killed by another process)"
+        if code == -25:
+            return f"the kernel wrote a file larger than {self.max_file_bytes / 2**30:g} GiB"
         if code is not None and code < 0:
             return f"the kernel was killed by signal {-code}"
         if code is not None:
             return f"the kernel exited with status {code} (os._exit or a crash in a library)"
         return "the kernel died"
 
-    def _record_fault(self, reason, index):
-        if self._fault is None:
-            self._fault = {"reason": reason, "cell": None if index is None else index + 1}
-
     def _mark_not_run(self, nb):
         """Every test cell after the fault gets an error, so it scores 0 with the reason."""
-        first = (self._fault["cell"] or 1) - 1
+        fault = self._record.fault
+        first = (fault.cell or 1) - 1
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not is_grade(cell):
                 continue
             if i > first or (i == first and not any(o.output_type == "error" for o in cell.get("outputs", []))):
-                cell.outputs = [new_output("error", ename=NOT_RUN, evalue=f"not run: {self._fault['reason']}",
-                                           traceback=[f"{NOT_RUN}: not run: {self._fault['reason']}"])]
+                cell.outputs = [new_output("error", ename=NOT_RUN, evalue=f"not run: {fault.reason}",
+                                           traceback=[f"{NOT_RUN}: not run: {fault.reason}"])]
 
     # --- output caps --------------------------------------------------------
 
@@ -303,7 +317,9 @@ class SandboxedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def _start_watchdog(self):
-        return _DiskWatchdog(self._watched, self.disk_quota, self._kill_kernel) if self._sandbox else _DiskWatchdog([], 0, None)
+        if self._sandbox is None:
+            return _DiskWatchdog(None, self._sandbox, None)
+        return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel)
 
 
 def _output_size(output):
@@ -319,20 +335,23 @@ def _message_size(msg):
 
 
 class _DiskWatchdog:
-    """Polls the folders the kernel can write and kills it past the quota."""
+    """Polls the jail folder, everything the kernel can write, and kills it past the quota."""
 
-    def __init__(self, folders, quota, kill, every=2.0):
-        self.tripped = False
+    def __init__(self, folder, limits, kill, every=1.0):
+        self.tripped = ""
         self._stop = threading.Event()
-        if not folders:
+        if folder is None:
             return
-        self._thread = threading.Thread(target=self._run, args=(folders, quota, kill, every), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(folder, limits, kill, every), daemon=True)
         self._thread.start()
 
-    def _run(self, folders, quota, kill, every):
+    def _run(self, folder, limits, kill, every):
         while not self._stop.wait(every):
-            if sum(_tree_size(f) for f in folders) > quota:
-                self.tripped = True
+            size, count = _tree_usage(folder, limits.max_files)
+            if size > limits.disk_bytes or count > limits.max_files:
+                self.tripped = (f"the notebook wrote more than {limits.disk_bytes / 2**30:g} GiB to disk"
+                                if size > limits.disk_bytes else
+                                f"the notebook made more than {limits.max_files:,} files")
                 kill()
                 return
 
@@ -340,15 +359,19 @@ class _DiskWatchdog:
         self._stop.set()
 
 
-def _tree_size(folder):
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
+def _tree_usage(folder, max_files):
+    """Bytes allocated and entries under ``folder``; stops counting past ``max_files`` entries."""
+    total = count = 0
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            count += 1
             try:
-                total += os.lstat(os.path.join(root, name)).st_size
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
             except OSError:
                 pass
-    return total
+        if count > max_files:
+            break
+    return total, count
 
 
 class FilterStderr(IgnorePattern):
@@ -360,7 +383,9 @@ class FilterStderr(IgnorePattern):
     the whole output and drops the output whole; a pattern such as
     ``\\w*Warning: `` then backtracks quadratically on a long line (40 KB took
     3.7 s). Here each pattern is matched at the start of each line only, over
-    at most ``max_line`` characters, and only matching lines go.
+    at most ``max_line`` characters, and only matching lines go. A Python
+    warning goes whole: its first line, the lines of a multi-line message,
+    and the source line `warnings.warn` prints after them.
     """
 
     line_patterns = List(Unicode(), [
@@ -372,6 +397,7 @@ class FilterStderr(IgnorePattern):
         r"\[IPKernelApp\] WARNING",
     ], help="Regular expressions matched at the start of each stderr line; matching lines are dropped.").tag(config=True)
     max_line = Integer(2000, help="Characters of a line the patterns look at.").tag(config=True)
+    max_warning_lines = Integer(40, help="Lines of one warning's message before its source line.").tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
         if not self.enabled or cell.cell_type != "code":
@@ -380,17 +406,7 @@ class FilterStderr(IgnorePattern):
         outputs = []
         for output in cell.get("outputs", []):
             if output.output_type == "stream" and output.name == "stderr":
-                kept, skip_source = [], False
-                for line in output.text.splitlines(keepends=True):
-                    head = line[: self.max_line]
-                    if skip_source and line.startswith("  "):  # the source line warnings.warn prints
-                        skip_source = False
-                        continue
-                    skip_source = False
-                    if any(p.match(head) for p in patterns):
-                        skip_source = "Warning: " in head
-                        continue
-                    kept.append(line)
+                kept = self._filter(output.text.splitlines(keepends=True), patterns)
                 if not kept:
                     continue
                 output.text = "".join(kept)
@@ -398,28 +414,22 @@ class FilterStderr(IgnorePattern):
         cell.outputs = outputs
         return cell, resources
 
-
-class RecordReport(NbGraderPreprocessor):
-    """Keep the record of the run in the notebook's metadata, under ``autograder``.
-
-    The autograded notebook then carries what a grade was computed with and
-    what happened: the jail, a fault and its reason, the hidden tests'
-    verdicts, flags for the instructor, the device, library versions and seeds.
-    """
-
-    def preprocess(self, nb, resources):
-        from . import host
-
-        ours = resources.get("autograder", {})
-        nb.metadata["autograder"] = {
-            "execution": ours.get("execution"),
-            "hidden": ours.get("hidden", {}),
-            "flags": ours.get("flags", []),
-            "device": host.device(),
-            "versions": host.versions(),
-            "seeds": host.seeds(nb),
-        }
-        return nb, resources
-
-    def preprocess_cell(self, cell, resources, index):
-        return cell, resources
+    def _filter(self, lines, patterns):
+        kept, warning = [], None  # warning: the lines after a warning's first line, until its source line
+        for line in lines:
+            head = line[: self.max_line]
+            is_log = any(p.match(head) for p in patterns)
+            if warning is not None:
+                if line.startswith("  "):  # the source line that ends the warning: drop it all
+                    warning = None
+                    continue
+                if not is_log and len(warning) < self.max_warning_lines:
+                    warning.append(line)
+                    continue
+                kept += warning  # no source line came: those were lines of their own
+                warning = None
+            if is_log:
+                warning = [] if "Warning: " in head else None
+                continue
+            kept.append(line)
+        return kept + (warning or [])

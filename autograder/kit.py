@@ -9,6 +9,7 @@ replace anything of the grader's.
 
 import functools
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,10 @@ def files(grader=False):
         found.append((rel.as_posix(), path))
     if MANIFEST_PATH.parent != PACKAGE / "datasets":  # a source checkout keeps it in datasets/
         found.append(("datasets/manifest.json", MANIFEST_PATH))
+    from .course_config import CHECKOUT_CONFIG, KIT_COPY
+
+    if not KIT_COPY.is_file() and CHECKOUT_CONFIG.is_file():  # the course's configuration, for `check`
+        found.append((KIT_COPY.name, CHECKOUT_CONFIG))
     return found
 
 
@@ -44,6 +49,15 @@ def build_tree(dest, grader=False):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     return dest
+
+
+@functools.lru_cache(maxsize=1)
+def package_digest():
+    """A digest of the whole package as installed here: what a cached verdict of this host depends on."""
+    digest = hashlib.sha256()
+    for rel, source in files(grader=True):
+        digest.update(rel.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
 
 
 def is_full_package():
@@ -63,6 +77,10 @@ def package_for_kernel():
     if not (dest / "autograder" / "__init__.py").is_file():
         staging = Path(tempfile.mkdtemp(prefix="autograder-kit-"))
         build_tree(staging)
+        for folder, _, names in os.walk(staging):  # readable by the jail's unprivileged user
+            os.chmod(folder, 0o755)
+            for name in names:
+                os.chmod(os.path.join(folder, name), 0o644)
         try:
             staging.rename(dest)
         except OSError:  # another process built it first

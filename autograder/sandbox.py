@@ -1,31 +1,40 @@
-"""A jail for a student's kernel: what it can see and how much it can use.
+"""The one jail for everything that runs on a student's work: their kernel, and the grader's scoring process.
 
-`Sandbox.command` wraps the kernel's command line in bubblewrap (`bwrap`):
+`Sandbox.command` wraps a command line in bubblewrap (`bwrap`), as Flatpak
+uses it:
 
-- no network (a private network namespace: not even the grader's loopback);
-- a private PID namespace, so every process the notebook starts dies with it;
+- no network (a private network namespace: not even the grader's loopback),
+  a private PID, IPC and UTS namespace, a new terminal session;
+- never a capability, never the grader's uid: as root, bubblewrap binds the
+  folders and `setpriv` then becomes the jail's unprivileged uid and gid
+  (65534 by default) with an empty bounding set; as another user, a user
+  namespace maps that uid and gid, with no capabilities and no further user
+  namespaces. bubblewrap always sets no-new-privileges;
+- a minimal environment built on purpose (``env``), never inherited: neither
+  bubblewrap nor what it runs sees the grader's variables;
 - the file system read-only and reduced to what Python needs: system
-  libraries, the interpreter and its packages, the dataset cache, and the
-  student package; the only writable places are the submission's working
-  copy, the exchange folder the grader reads back, and a private /tmp;
+  libraries, the interpreter and its packages, and the ``readable`` folders;
+  the only writable place is the run's jail folder (``root``), which holds
+  the working folder, the exchange folder, the kernel's sockets and /tmp, so
+  that one disk quota covers everything the jail can write;
 - GPU device nodes passed through when the host has them.
 
 Limits on memory and processes come from a control group when the host lets
 us create one (cgroup v1 or v2), else from rlimits; file size and core dumps
-from rlimits. `Sandbox.diagnose` turns what happened into one sentence.
+from rlimits.
 
-The kernel talks to the grader over ZeroMQ IPC sockets in a folder bound
-into the jail (`SandboxKernelManager`), since TCP on the grader's loopback is
+The kernel talks to the grader over ZeroMQ IPC sockets in a folder of the
+jail folder (`SandboxKernelManager`), since TCP on the grader's loopback is
 out of reach from the private network namespace.
 """
 
+import functools
 import glob
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,26 +46,15 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch
              "ssl", "ca-certificates", "fonts", "alternatives", "mime.types", "matplotlibrc")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr/local/nvidia")
 GPU_DEVICES = ("/dev/nvidia*", "/dev/dri")
-# Variables the kernel may inherit; everything else (tokens, the grader's paths) is dropped.
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES",
-            "TF_CPP_MIN_LOG_LEVEL", "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_PYTHON_CLIENT_PREALLOCATE",
-            "OMP_NUM_THREADS", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "MPLBACKEND",
-            "AUTOGRADER_DATA_DIR", "PYDEVD_DISABLE_FILE_VALIDATION")
+# The only variables of the grader's environment a jail may take over: how to use the GPU and the backend.
+PASSED_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "LANG", "TZ")
+# What bubblewrap itself runs with: its own /proc/1/environ is readable inside the jail.
+LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+JAIL_UID = JAIL_GID = 65534  # nobody / nogroup
 
 
 class SandboxUnavailable(RuntimeError):
-    """bubblewrap is missing or cannot create namespaces on this host."""
-
-
-def bwrap_works():
-    """Whether `bwrap` is installed and can start a jail here (user namespaces allowed)."""
-    if not shutil.which("bwrap"):
-        return False
-    try:
-        return subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--", "true"],
-                              capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+    """bubblewrap is missing or cannot start a jail on this host: a fault of the host."""
 
 
 def _gib(n):
@@ -67,12 +65,13 @@ def _gib(n):
 class Limits:
     memory_bytes: int | None = 8 * 2**30
     max_processes: int | None = 512  # threads count too: TensorFlow starts dozens
-    max_file_bytes: int | None = 2 * 2**30
-    tmp_bytes: int = 2 * 2**30
+    max_file_bytes: int | None = 1 * 2**30
+    disk_bytes: int = 4 * 2**30  # everything under the jail folder together
+    max_files: int = 100_000  # entries under the jail folder
 
 
 class ControlGroups:
-    """One control group per kernel under the grader's own, for memory and process limits.
+    """One control group per jail under the grader's own, for memory and process limits.
 
     cgroup v1 (separate memory and pids hierarchies) and v2 (one unified
     hierarchy) are both handled. `available` is False where the hierarchy is
@@ -162,7 +161,7 @@ class ControlGroups:
         return False
 
     def kill_all(self):
-        """SIGKILL whatever is left in the groups: children that outlived the kernel."""
+        """SIGKILL whatever is left in the groups: children that outlived the jail."""
         for group in dict.fromkeys(self.groups.values()):
             kill = group / "cgroup.kill"
             if kill.exists():
@@ -187,75 +186,113 @@ class ControlGroups:
                 pass
 
 
+def _as_root():
+    return os.geteuid() == 0
+
+
 @dataclass
 class Sandbox:
-    """The jail for one kernel run.
+    """The jail for one run of a kernel or of the scoring process.
 
-    ``workdir`` is the kernel's working folder; ``writable`` folders are bound
-    read-write at the same path (the exchange folder); ``readable`` extra
-    folders read-only (the dataset cache, the student package). ``hidden``
-    paths are covered by empty folders even where a bound folder contains
-    them (the grader's own package, the course's sources).
+    ``root`` is the jail folder, the one writable place (bound read-write at
+    its own path; ``root/tmp`` is the jail's /tmp); ``workdir`` lies in it.
+    ``readable`` folders or files are bound read-only at their own paths;
+    ``hidden`` paths are covered by empty folders even where a bound folder
+    contains them (the grader's own package, for a student's kernel). ``env``
+    is the whole environment inside, on top of a few fixed variables.
     """
 
+    root: Path
     workdir: Path
-    writable: list = field(default_factory=list)
     readable: list = field(default_factory=list)
     hidden: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     network: bool = False
+    uid: int = JAIL_UID
+    gid: int = JAIL_GID
 
     def __post_init__(self):
+        self.root = Path(self.root)
+        self.workdir = Path(self.workdir)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.cgroups = ControlGroups(self.limits)
 
+    # --- the command line -----------------------------------------------------------------
+
     @staticmethod
-    def _system_args():
+    def _system_binds():
         """System folders read-only; merged-/usr links (/bin -> usr/bin) recreated as links."""
-        args = []
+        binds = []
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
-                args += ["--symlink", os.readlink(path), path]
+                binds.append(("--symlink", os.readlink(path), path))
             elif os.path.isdir(path):
-                args += ["--ro-bind", path, path]
+                binds.append(("--ro-bind", path, path))
         prefixes = {sys.base_prefix, sys.prefix, sys.exec_prefix}
         prefixes |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
         for path in sorted(prefixes | {os.path.realpath(p) for p in prefixes}):
-            args += ["--ro-bind", path, path]
-        return args
+            binds.append(("--ro-bind", path, path))
+        return binds
+
+    def environment(self):
+        """Everything the jailed program sees in its environment."""
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        env.update({"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
+                    "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "PYTHONDONTWRITEBYTECODE": "1",
+                    "TMPDIR": "/tmp", "LANG": env.get("LANG", "C.UTF-8")})
+        env.update({k: str(v) for k, v in self.env.items()})
+        return env
 
     def bwrap_args(self):
-        args = ["bwrap", "--die-with-parent", "--unshare-all", "--clearenv"]
-        if self.network:
-            args.append("--share-net")
-        # The private /tmp first: anything bound below may live under the host's /tmp.
-        args += ["--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
-        args += self._system_args()
-        for name in ETC_FILES:
-            path = f"/etc/{name}"
-            if os.path.exists(path):
-                args += ["--ro-bind", path, path]
+        args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv", "--unshare-ipc", "--unshare-pid",
+                "--unshare-uts", "--unshare-cgroup-try"]
+        if not self.network:
+            args.append("--unshare-net")
+        if not _as_root():
+            # Not root: a user namespace maps the jail's uid; it holds no capability and can make no other.
+            args += ["--unshare-user", "--disable-userns", "--uid", str(self.uid), "--gid", str(self.gid)]
+        # The jail's /tmp first: anything bound below may live under the host's /tmp (a checkout there).
+        binds = [("--bind", str(self.root / "tmp"), "/tmp")] + self._system_binds()
+        binds += [("--ro-bind", f"/etc/{name}", f"/etc/{name}") for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
+        binds += [("--ro-bind-try", str(path), str(path)) for path in self.readable]
+        binds.append(("--bind", str(self.root), str(self.root)))
+        bound, made = [], set()  # read-only binds (nothing can be made in them), folders made
+        for op, source, dest in binds:
+            args += self._parents(dest, bound, made) + [op, source, dest]
+            if op != "--bind":
+                bound.append(dest)
         # /sys read-only: CUDA and XLA read the GPU's and NUMA's description there.
         args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
         for pattern in GPU_DEVICES:
             for dev in glob.glob(pattern):
                 args += ["--dev-bind", dev, dev]
-        for path in self.readable:
-            args += ["--ro-bind-try", str(path), str(path)]
-        for path in [self.workdir, *self.writable]:
-            args += ["--bind", str(path), str(path)]
         for path in self.hidden:
             if Path(path).is_dir():
                 args += ["--tmpfs", str(path)]
-        env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
-        env.update({"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "JPY_PARENT_PID": "1",
-                    "IPYTHONDIR": "/tmp/ipython", "PYTHONDONTWRITEBYTECODE": "1", **self.env})
-        for key, value in sorted(env.items()):
-            args += ["--setenv", key, str(value)]
-        # ipykernel's parent poller takes PID 1 (bubblewrap's reaper) for a dead parent
-        # unless JPY_PARENT_PID is 1; --die-with-parent stands in for it.
+        for key, value in sorted(self.environment().items()):
+            args += ["--setenv", key, value]
         # Everything not bound above lives on bubblewrap's own root tmpfs: read-only too.
-        return args + ["--remount-ro", "/", "--chdir", str(self.workdir), "--"]
+        args += ["--remount-ro", "/", "--chdir", str(self.workdir), "--"]
+        if _as_root():
+            # bubblewrap needed root to bind; the program never keeps it.
+            args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        return args
+
+    @staticmethod
+    def _parents(dest, bound, made):
+        """``--dir`` for each folder above ``dest`` that is neither made nor inside a bound one: readable by
+        the jail's user (bubblewrap would make them 0700, which shuts the uid out of /root/.pyenv, say)."""
+        args = []
+        for parent in reversed(Path(dest).parents):
+            text = str(parent)
+            if text == "/" or text in made or any(text == b or text.startswith(b.rstrip("/") + "/") for b in bound):
+                continue
+            args += ["--perms", "0755", "--dir", text]
+            made.add(text)
+        return args
 
     def rlimit_args(self):
         limits = ["--core=0"]
@@ -264,22 +301,47 @@ class Sandbox:
         if not self.cgroups.available:
             # rlimits stand in for the control group: RLIMIT_DATA counts heap and
             # private mappings (not the address space TF and CUDA reserve);
-            # RLIMIT_NPROC is ignored for root, which the report says.
+            # RLIMIT_NPROC counts the uid's processes on the whole host.
             if self.limits.memory_bytes:
                 limits.append(f"--data={self.limits.memory_bytes}")
-            if self.limits.max_processes and os.geteuid() != 0:
+            if self.limits.max_processes and not _as_root():
                 limits.append(f"--nproc={self.limits.max_processes}")
         return ["prlimit", *limits, "--"] if shutil.which("prlimit") else []
 
     def command(self, cmd):
         """``cmd`` wrapped: join the control groups, set rlimits, enter the jail."""
+        self._hand_over()
         return self.cgroups.join_command() + self.rlimit_args() + self.bwrap_args() + list(cmd)
+
+    def _hand_over(self):
+        """As root, the jail folder belongs to the jail's uid, which is the only one to write there."""
+        if not _as_root():
+            return
+        for folder, dirs, files in os.walk(self.root):
+            for name in [folder, *[os.path.join(folder, n) for n in dirs + files]]:
+                os.lchown(name, self.uid, self.gid)
+
+    # --- running and describing -----------------------------------------------------------
+
+    def run(self, cmd, timeout):
+        """Run ``cmd`` in the jail to its end; ``subprocess.CompletedProcess`` (raises TimeoutExpired)."""
+        proc = subprocess.Popen(self.command(cmd), env=LAUNCH_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors="replace", start_new_session=True, cwd="/")
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            self.cgroups.kill_all()
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def describe(self):
         """What the report records about the jail."""
         limits = "control group" if self.cgroups.available else "rlimits"
-        return {"kind": "bwrap", "network": self.network, "limits": limits,
-                "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes}
+        return {"kind": "bwrap", "network": self.network, "limits": limits, "uid": self.uid,
+                "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
+                "disk_bytes": self.limits.disk_bytes}
 
     def out_of_memory(self):
         return self.cgroups.out_of_memory()
@@ -292,30 +354,83 @@ class Sandbox:
         return _gib(self.limits.memory_bytes) if self.limits.memory_bytes else "the host's memory"
 
 
+def jail_failure(stderr):
+    """bubblewrap's or setpriv's own complaint (the jail did not start), or ''."""
+    for line in (stderr or "").splitlines():
+        if line.startswith(("bwrap: ", "setpriv: ", "prlimit: ")):
+            return line.strip()[:300]
+    return ""
+
+
+@functools.lru_cache(maxsize=1)
+def jail_problem():
+    """Why this host cannot start the jail, or '' when it can (checked once per process)."""
+    import tempfile
+
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    if _as_root() and not shutil.which("setpriv"):
+        return "setpriv (util-linux) is not installed, so a jail started as root could not drop root"
+    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as tmp:
+        jail = Sandbox(Path(tmp) / "jail", Path(tmp) / "jail" / "work", limits=Limits(memory_bytes=None))
+        try:
+            done = jail.run([sys.executable, "-I", "-c", "import os; open('probe', 'w').write(str(os.getuid()))"],
+                            timeout=60)
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"bubblewrap could not start ({type(e).__name__})"
+        finally:
+            jail.close()
+        if done.returncode != 0:
+            reason = jail_failure(done.stderr) or (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            return f"bubblewrap cannot start a jail here ({reason[:200]})"
+    return ""
+
+
+def bwrap_works():
+    """Whether `bwrap` is installed and can start a jail here."""
+    return not jail_problem()
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside ``self.sandbox`` over IPC sockets.
 
-    With ``sandbox`` None it behaves like AsyncKernelManager, with the same
-    IPC transport, so sandboxed and plain runs differ only in the jail.
+    The sockets and the connection file live in ``socket_dir``, in the jail
+    folder. With ``sandbox`` None it behaves like AsyncKernelManager, with the
+    same IPC transport, so sandboxed and plain runs differ only in the jail.
     """
 
     sandbox = None
     show_output = False  # the kernel process's own stdout/stderr (not cell output)
+    extra_env = {}  # for a run without the jail: added to the inherited environment
 
     def __init__(self, **kwargs):
+        import tempfile
+
+        self._own_socket_dir = True
         self._socket_dir = tempfile.mkdtemp(prefix="autograder-kernel-")
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("connection_file", os.path.join(self._socket_dir, "kernel.json"))
         super().__init__(**kwargs)
         self.ip = os.path.join(self._socket_dir, "ipc")
 
+    def use_socket_dir(self, folder):
+        """Put the sockets and the connection file in ``folder`` (before the kernel starts)."""
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
+        self._own_socket_dir = False
+        self._socket_dir = str(folder)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.connection_file = os.path.join(self._socket_dir, "kernel.json")
+        self.ip = os.path.join(self._socket_dir, "ipc")
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if not self.show_output:  # "Kernel is running over ...", absl lines: noise for the user
             kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
         if self.sandbox is not None:
-            self.sandbox.writable.append(Path(self._socket_dir))
             kernel_cmd = self.sandbox.command(kernel_cmd)
+            kw["env"] = dict(LAUNCH_ENV)  # the jail's own environment is set inside it
             kw.pop("cwd", None)  # bwrap --chdir sets it inside the jail
+        else:
+            kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_interrupt_kernel(self):
@@ -332,7 +447,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
-        if not restart:
+        if not restart and self._own_socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources

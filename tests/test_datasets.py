@@ -47,7 +47,7 @@ def test_cached_files_match_the_manifest_content_checksums(dataset):
 
 def test_manifest_matches_the_mirror_readme_values():
     # The values were copied from ../shared/datasets/README.md; keep them honest.
-    readme = (download.PROJECT_ROOT.parent / "shared" / "datasets" / "README.md")
+    readme = (download.CHECKOUT.parent / "shared" / "datasets" / "README.md")
     if not readme.is_file():
         pytest.skip("no ../shared/datasets/README.md beside the project")
     text = readme.read_text()
@@ -152,7 +152,7 @@ def _mirror_with(tmp_path, dataset, fname, content):
 
 def test_a_truncated_mirror_file_is_rejected_with_one_clear_sentence(tmp_path, isolated_cache):
     good = download.cached_path("mnist", "t10k-labels-idx1-ubyte.gz")
-    whole = (download.PROJECT_ROOT / "datasets" / "mnist" / good.name).read_bytes()
+    whole = (download.CHECKOUT / "datasets" / "mnist" / good.name).read_bytes()
     mirror = _mirror_with(tmp_path, "mnist", good.name, whole[: len(whole) // 2])
     with pytest.raises(DatasetError) as err:
         download.fetch_file("mnist", good.name, mirror=mirror)
@@ -164,7 +164,7 @@ def test_a_truncated_mirror_file_is_rejected_with_one_clear_sentence(tmp_path, i
 
 def test_a_corrupted_mirror_file_is_rejected_and_the_cache_is_kept(tmp_path, isolated_cache):
     fname = "t10k-labels-idx1-ubyte.gz"
-    original = download.PROJECT_ROOT / "datasets" / "mnist" / fname
+    original = download.CHECKOUT / "datasets" / "mnist" / fname
     content = bytearray(gzip.decompress(original.read_bytes()))
     content[100] ^= 0xFF  # one flipped label byte: valid gzip, wrong content
     mirror = _mirror_with(tmp_path, "mnist", fname, gzip.compress(bytes(content)))
@@ -177,7 +177,7 @@ def test_a_corrupted_mirror_file_is_rejected_and_the_cache_is_kept(tmp_path, iso
 
 
 def test_a_corrupted_cache_file_is_never_used(isolated_cache, capsys):
-    shutil.copytree(download.PROJECT_ROOT / "datasets" / "mnist", isolated_cache / "mnist")
+    shutil.copytree(download.CHECKOUT / "datasets" / "mnist", isolated_cache / "mnist")
     path = isolated_cache / "mnist" / "train-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(b"\0\0\x08\x01" + bytes(60004)))
     with pytest.raises(DatasetError) as err:

@@ -9,7 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from autograder.execute import FilterStderr, SandboxedExecute, visible_source
+from autograder.execute import FilterStderr, SandboxedExecute
+from autograder.grading_run import Fault, run_steps
+from autograder.hidden_regions import Markers
 from autograder.sandbox import bwrap_works
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")
@@ -34,8 +36,8 @@ def run(nb, tmp_path, **settings):
     settings.setdefault("timeout", 20)
     settings.setdefault("interrupt_grace", 3)
     resources = {"metadata": {"path": str(tmp_path)}, "unique_key": "nb"}
-    nb, resources = SandboxedExecute(**settings).preprocess(nb, resources)
-    return nb, resources["autograder"]["execution"]
+    nb, resources = run_steps(nb, resources, [SandboxedExecute(**settings)])
+    return nb, resources["autograder"]
 
 
 def outputs(cell):
@@ -48,7 +50,7 @@ def test_hidden_blocks_never_reach_the_kernel(tmp_path):
     assert not (tmp_path / "ran").exists()
     assert outputs(nb.cells[0]) == [("stream", None, "after\n")]
     assert nb.cells[0].source.count("BEGIN HIDDEN TESTS") == 1  # the notebook keeps it
-    assert visible_source("a\n### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc") == "a\nc"
+    assert Markers().visible("a\n### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc") == "a\nc"
 
 
 @needs_bwrap
@@ -67,7 +69,7 @@ def test_the_jail_has_no_network_and_a_read_only_world(tmp_path):
     assert text.strip().endswith("ok\nFalse"), text  # the kernel imports the student kit, not the grader
     assert outputs(nb.cells[1]) == [("stream", None, "handed in\n")]
     assert not (tmp_path / "mine.txt").exists()  # it wrote to its working copy
-    assert execution["sandbox"]["kind"] == "bwrap" and execution["fault"] is None
+    assert execution.jail["kind"] == "bwrap" and execution.fault is None
 
 
 @needs_bwrap
@@ -85,7 +87,7 @@ def test_the_notebook_being_graded_is_not_in_the_jail(tmp_path):
 def test_a_dead_kernel_keeps_the_points_before_it(tmp_path, code, reason):
     nb = notebook("x = 1", ("assert x == 1", "before"), code, ("assert x == 1", "after"))
     nb, execution = run(nb, tmp_path, sandbox="auto")
-    assert execution["fault"] == {"reason": reason, "cell": 3}
+    assert execution.fault == Fault("student", reason, 3)
     assert outputs(nb.cells[1]) == []
     assert outputs(nb.cells[3]) == [("error", "NotRun", f"not run: {reason}")]
 
@@ -93,7 +95,7 @@ def test_a_dead_kernel_keeps_the_points_before_it(tmp_path, code, reason):
 def test_an_interrupted_infinite_loop_costs_only_its_cell(tmp_path):
     nb = notebook("x = 1", "while True: pass", ("assert x == 1", "after"))
     nb, execution = run(nb, tmp_path, sandbox="auto", timeout=3)
-    assert execution["fault"] is None
+    assert execution.fault is None
     assert "KeyboardInterrupt" in [o[1] for o in outputs(nb.cells[1])]
     assert outputs(nb.cells[2]) == []
 
@@ -105,7 +107,7 @@ def test_a_loop_that_ignores_sigint_is_stopped_and_recorded(tmp_path):
     started = time.monotonic()
     nb, execution = run(nb, tmp_path, sandbox="auto", timeout=3, interrupt_grace=2)
     assert time.monotonic() - started < 30
-    assert execution["fault"]["reason"] == "cell 2 ran past its time limit and did not stop when interrupted"
+    assert execution.fault.reason == "cell 2 ran past its time limit and did not stop when interrupted"
     assert outputs(nb.cells[0]) == []
     assert outputs(nb.cells[2])[0][1] == "NotRun"
 
@@ -115,7 +117,7 @@ def test_the_notebook_budget_bounds_many_slow_cells(tmp_path):
     started = time.monotonic()
     nb, execution = run(nb, tmp_path, sandbox="auto", notebook_timeout=5)
     assert time.monotonic() - started < 15
-    assert execution["fault"]["reason"] == "the notebook used up its 5 s time budget"
+    assert execution.fault.reason == "the notebook used up its 5 s time budget"
     assert outputs(nb.cells[-1])[0][1] == "NotRun"
 
 
@@ -123,7 +125,7 @@ def test_the_notebook_budget_bounds_many_slow_cells(tmp_path):
 def test_memory_beyond_the_limit_is_recorded_as_out_of_memory(tmp_path):
     code = "import numpy as np\nkeep = []\nwhile True:\n    keep.append(np.ones(2 * 10**7))"
     nb, execution = run(notebook(code, ("pass", "after")), tmp_path, sandbox="bwrap", memory_limit=2**30, timeout=60)
-    assert execution["fault"]["reason"] == "out of memory: the notebook used more than 1 GiB"
+    assert execution.fault.reason == "out of memory: the notebook used more than 1 GiB"
 
 
 @needs_bwrap
@@ -156,7 +158,7 @@ def test_output_is_capped_while_it_arrives(tmp_path):
 def test_disk_quota(tmp_path):
     code = "chunk = b'x' * 2**20\nwith open('big', 'wb') as f:\n    for _ in range(400):\n        f.write(chunk); f.flush()\n        import time; time.sleep(0.01)"
     nb, execution = run(notebook(code, ("pass", "after")), tmp_path, sandbox="bwrap", disk_quota=50 * 2**20)
-    assert execution["fault"]["reason"] == "the notebook wrote more than 0.0488281 GiB to disk"
+    assert execution.fault.reason == "the notebook wrote more than 0.0488281 GiB to disk"
 
 
 # --- the stderr filter ---------------------------------------------------------

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.cli import run
@@ -97,16 +98,37 @@ def test_faults_keep_every_row_and_the_honest_points(tmp_path):
     renamed = submit(course, "renamed", student_version(tiny_solution()))
     renamed.rename(renamed.with_name("my_homework.ipynb"))
     submit(course, "nothing", None)
+    # Valid JSON that breaks nbformat's schema: an integer source, a code cell without outputs.
+    broken = json.loads(nbformat.writes(student_version(tiny_solution())))
+    broken["cells"][0]["source"] = 7
+    del broken["cells"][1]["outputs"]
+    (course / "submitted" / "schema" / "tiny").mkdir(parents=True)
+    (course / "submitted" / "schema" / "tiny" / "tiny.ipynb").write_text(json.dumps(broken))
+    # Files that are not plain: a link to the course's own files, a pipe, a big file.
+    odd = submit(course, "odd", student_version(tiny_solution())).parent
+    (odd / "solution.ipynb").symlink_to(course / "solutions" / "tiny" / "tiny.ipynb")
+    (odd / "secret").symlink_to("/etc/hostname")
+    os.mkfifo(odd / "pipe")
+    (odd / "big.bin").write_bytes(b"x" * (70 * 2**20))
     outcomes = grade_all(course, workers=2, progress=False)
     assert outcomes["ok/tiny"]["score"] == 3.0
     assert outcomes["dies/tiny"]["score"] == 1.0  # test_answer ran before the kernel died
     assert outcomes["dies/tiny"]["fault"] == "the kernel exited with status 3 (os._exit or a crash in a library)"
-    assert outcomes["json/tiny"]["reason"].startswith("tiny.ipynb is not a valid notebook (")
+    assert outcomes["json/tiny"]["reason"].startswith("tiny.ipynb cannot be graded: it is not valid JSON (")
+    assert outcomes["schema/tiny"]["status"] == "graded" and outcomes["schema/tiny"]["score"] == 3.0
+    assert "cell 1's source was not text and was emptied" in outcomes["schema/tiny"]["notes"]
+    assert outcomes["odd/tiny"]["score"] == 3.0
+    notes = "\n".join(outcomes["odd/tiny"]["notes"])
+    for name, why in (("solution.ipynb", "link"), ("secret", "link"), ("pipe", "not a regular file"),
+                      ("big.bin", "over the")):
+        assert f"{name}: " in notes and why in notes.split(f"{name}: ")[1].split("\n")[0], notes
+    autograded = course / "autograded" / "odd" / "tiny"
+    assert sorted(p.name for p in autograded.iterdir()) == ["tiny.ipynb"]  # nothing of theirs was followed
     assert outcomes["renamed/tiny"]["reason"] == \
         "missing notebook tiny.ipynb (found my_homework.ipynb: renamed, or handed in to the wrong assignment?)"
     assert outcomes["nothing/tiny"]["reason"] == "missing notebook tiny.ipynb"
     rows = csv_rows(course)
-    assert set(rows) == {"ok", "dies", "json", "renamed", "nothing"}
+    assert set(rows) == {"ok", "dies", "json", "renamed", "nothing", "schema", "odd"}
     assert rows["dies"][2] == 1.0 and rows["json"][2] == 0.0
 
 
@@ -216,13 +238,16 @@ def test_gpu_grading_needs_a_gpu_worker(tmp_path, capsys):
                                        "`dask worker ... --resources GPU=1`.\n")
 
 
-def test_a_host_without_datasets_saves_nothing_and_says_why(tmp_path, monkeypatch):
+def test_a_host_without_datasets_saves_nothing_and_says_why(tmp_path, monkeypatch, capsys):
     course = make_course(tmp_path / "course")
     submit(course, "ada", student_version(tiny_solution()))
     monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "empty"))  # the workers inherit it
-    outcome = grade_all(course, workers=1, progress=False)["ada/tiny"]
-    assert outcome["status"] == "failed"
-    assert outcome["reason"].startswith("HostProblem: ") and "lacks the mnist dataset" in outcome["reason"]
-    assert csv_rows(course)["ada"] == (0.0, 0.0, 0.0)  # the row is there; nothing was graded
+    assert run(["grade-all", "--root", str(course), "--workers", "1"]) == 3
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("autograder: the grading hosts failed on 1 of 1 submissions (ada/tiny); no score was saved")
+    outcome = json.loads((course / "grade-all.json").read_text())["ada/tiny"]
+    assert outcome["status"] == "host-fault" and "lacks the mnist dataset" in outcome["reason"]
+    with nbgrader_api(course).gradebook as gb:  # no submission saved, not even a zero
+        assert gb.find_assignment("tiny").submissions == []
     monkeypatch.delenv("AUTOGRADER_DATA_DIR")
-    assert grade_all(course, workers=1, progress=False)["ada/tiny"]["score"] == 3.0  # retried once fixed
+    assert grade_all(course, workers=1, progress=False)["ada/tiny"]["score"] == 3.0  # retried once mended

@@ -60,7 +60,7 @@ def test_a_plan_asks_the_kernel_for_each_object_once(tmp_path):
 
 def export_and_load(tmp_path, model):
     exchange.save_model(model, tmp_path / "m.keras")
-    return artifacts.load_model(tmp_path / "m.keras")
+    return artifacts.load_model(tmp_path, "m.keras")
 
 
 def test_activations_are_saved_under_keras_names(tmp_path):
@@ -137,7 +137,8 @@ def set_layer(config, index, **changes):
 ])
 def test_only_standard_keras_classes_are_loaded(tmp_path, edit, message):
     with pytest.raises(CheckFailed, match=message):
-        artifacts.load_model(model_archive(tmp_path, edit))
+        archive = model_archive(tmp_path, edit)
+        artifacts.load_model(archive.parent, archive.name)
 
 
 def test_archives_and_arrays_that_are_not_plain_are_refused(tmp_path):
@@ -146,12 +147,12 @@ def test_archives_and_arrays_that_are_not_plain_are_refused(tmp_path):
         archive.writestr("config.json", "{}")
         archive.writestr("payload.py", "print('hi')")
     with pytest.raises(CheckFailed, match="not saved as a plain Keras model file"):
-        artifacts.load_model(bad)
+        artifacts.load_model(tmp_path, "bad.keras")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(CheckFailed, match="could not be read as a plain array"):
-        artifacts.load_array(tmp_path / "objects.npy", "`y`")
+        artifacts.load_array(tmp_path, "objects.npy", "`y`")
     with pytest.raises(CheckFailed, match="found no `y`"):
-        artifacts.load_array(tmp_path / "absent.npy", "`y`")
+        artifacts.load_array(tmp_path, "absent.npy", "`y`")
 
 
 def test_an_l2_factor_of_zero_is_no_regularizer(tmp_path):
@@ -210,5 +211,5 @@ def test_functional_lstm_and_convolutional_models_load(tmp_path):
                                 layers.Dense(1, activation="sigmoid")])]
     for i, model in enumerate(models):
         exchange.save_model(model, tmp_path / f"{i}.keras")
-        loaded = artifacts.load_model(tmp_path / f"{i}.keras")
+        loaded = artifacts.load_model(tmp_path, f"{i}.keras")
         assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]

@@ -27,12 +27,12 @@ import tempfile
 import zlib
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# A source checkout keeps the manifest in datasets/ beside the cache; the
-# student kit (a wheel) carries a copy inside the package.
+# A source checkout keeps the manifest in its datasets/ folder, beside the
+# cache; the student kit (a wheel) carries a copy inside the package.
+CHECKOUT = Path(__file__).resolve().parents[2]
 _PACKAGED_MANIFEST = Path(__file__).with_name("manifest.json")
 SOURCE_CHECKOUT = not _PACKAGED_MANIFEST.is_file()
-MANIFEST_PATH = PROJECT_ROOT / "datasets" / "manifest.json" if SOURCE_CHECKOUT else _PACKAGED_MANIFEST
+MANIFEST_PATH = CHECKOUT / "datasets" / "manifest.json" if SOURCE_CHECKOUT else _PACKAGED_MANIFEST
 
 # The IMDB fingerprint covers the labelled reviews only: mirrors may drop the
 # unlabelled `unsup` part, the `.feat` files and the URL lists.
@@ -52,7 +52,7 @@ def manifest():
 
 def data_dir():
     """The cache folder: ``$AUTOGRADER_DATA_DIR``, else the project's ``datasets/`` (or ~/.cache for the kit)."""
-    default = PROJECT_ROOT / "datasets" if SOURCE_CHECKOUT else Path.home() / ".cache" / "autograder" / "datasets"
+    default = CHECKOUT / "datasets" if SOURCE_CHECKOUT else Path.home() / ".cache" / "autograder" / "datasets"
     return Path(os.environ.get("AUTOGRADER_DATA_DIR") or default)
 
 

@@ -97,6 +97,18 @@ def build_cache():
     return meta
 
 
+def cache_problem():
+    """Why the encoded reviews are not ready to read (not built, or built by another version), or ''."""
+    npz_path, index_path, meta_path = _paths()
+    try:
+        fresh = json.loads(meta_path.read_text()).get("encoding_version") == ENCODING_VERSION
+    except (OSError, ValueError):
+        fresh = False
+    if not (fresh and npz_path.is_file() and index_path.is_file()):
+        return f"the IMDB encoding is not built in {meta_path.parent} (run {fix_command('imdb')})"
+    return ""
+
+
 def _load_cache():
     """The verified cached encoding, built first when missing or stale."""
     npz_path, index_path, meta_path = _paths()

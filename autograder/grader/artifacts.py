@@ -3,10 +3,14 @@
 A model file is a zip archive written by the student's process. Before Keras
 sees it, its size and members are checked and every object in its config
 must be a standard Keras class from the allowlist below, with Keras's own
-activations: no Lambda layers, no custom or look-alike classes (a class named
-`Dropout` defined in the notebook), no layers that read files. Only then is
-it loaded with ``safe_mode=True`` and ``compile=False``. Arrays are loaded
-with ``allow_pickle=False``.
+activations (one list, `exchange.ACTIVATIONS`, the one used when saving): no
+Lambda layers, no custom or look-alike classes (a class named `Dropout`
+defined in the notebook), no layers that read files. Its parameters are
+counted from the config without making any weight, and must stay under a
+cap; only then is it loaded, from a private copy of the bytes checked, with
+``safe_mode=True`` and ``compile=False``. Arrays are loaded with
+``allow_pickle=False``. Every file is read through `safe_files`: no link is
+followed, only regular files under a size cap.
 """
 
 import json
@@ -16,9 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import CheckFailed
+from ..exchange import ACTIVATIONS as STANDARD_ACTIVATIONS
+from ..safe_files import Refused, read_bytes, read_text
 
 MAX_MODEL_BYTES = 256 * 2**20
 MAX_ARRAY_BYTES = 512 * 2**20
+MAX_CONFIG_BYTES = 1 * 2**20
+MAX_ERROR_BYTES = 1_000  # characters of a student's own error message quoted back
+MAX_PARAMS = 20_000_000  # 80 MB of float32: far above every worksheet's model
 MODEL_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
 ALLOWED = {
@@ -41,8 +50,7 @@ ALLOWED = {
     "keras.regularizers": {"L1", "L2", "L1L2"},
     "keras.constraints": {"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"},
 }
-ACTIVATIONS = {"relu", "sigmoid", "softmax", "tanh", "linear", "elu", "selu", "softplus", "softsign", "silu",
-               "swish", "gelu", "exponential", "leaky_relu", "relu6", "hard_sigmoid", "mish", "log_softmax", None}
+ACTIVATIONS = {*STANDARD_ACTIVATIONS, None}
 
 
 def _objects(value):
@@ -91,32 +99,81 @@ def check_model_config(config, name):
                 f"Pass activation='relu' (or another name) to the layer.")
 
 
-def load_model(path, name="your model"):
-    """The model saved at ``path``, checked and loaded safely; CheckFailed says what is wrong."""
-    path = Path(path)
-    error = Path(str(path) + ".error")
-    if error.is_file():
-        raise CheckFailed(f"The grader could not save {name} from your notebook: {error.read_text()[:500]}")
-    if not path.is_file():
-        raise CheckFailed(f"The grader found no {name} in your notebook after this cell ran.")
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise CheckFailed(f"{name} is over {MAX_MODEL_BYTES // 2**20} MB saved; that is not the model the task asks for.")
+def _student_error(base, relative, name):
+    """The student's own error text for ``relative``, if their kernel wrote one (capped, links refused)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        text = read_text(f"{relative}.error", MAX_ERROR_BYTES, base=base)
+    except FileNotFoundError:
+        return None
+    except Refused as e:
+        return f"the grader refused the error file ({e})"
+    return text[:MAX_ERROR_BYTES]
+
+
+def _read(base, relative, name, max_bytes, what):
+    """The bytes of an export: CheckFailed, for the student, when it is missing, refused or too big."""
+    error = _student_error(base, relative, name)
+    if error is not None:
+        raise CheckFailed(f"The grader could not save {name} from your notebook: {error}")
+    try:
+        return read_bytes(relative, max_bytes, base=base)
+    except FileNotFoundError:
+        raise CheckFailed(f"The grader found no {name} in your notebook after this cell ran.") from None
+    except Refused as e:
+        raise CheckFailed(f"The grader did not read {name}: {e}. {what}") from None
+
+
+def count_params_unbuilt(config):
+    """The parameters a model config describes, counted without making its weights."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    try:
+        with keras.StatelessScope(initialize_variables=False):  # variables get shapes, not memory
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+            return int(model.count_params())
+    finally:
+        # The counted model's variables are never made: drop Keras's list of them.
+        global_state.set_global_attribute("uninitialized_variables", [])
+
+
+def load_model(base, relative, name="your model"):
+    """The model the kernel saved at ``base/relative``, checked and loaded safely; CheckFailed says what is wrong."""
+    import io
+    import tempfile
+
+    data = _read(base, relative, name, MAX_MODEL_BYTES, "That is not the model the task asks for.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
             if {m.filename for m in members} - MODEL_MEMBERS or \
                     sum(m.file_size for m in members) > 2 * MAX_MODEL_BYTES:
                 raise CheckFailed(f"{name} was not saved as a plain Keras model file.")
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise CheckFailed(f"{name}'s configuration is over {MAX_CONFIG_BYTES // 2**10} KB; that is not "
+                                  "the model the task asks for.")
+            config = json.loads(archive.read(info))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError) as e:
         raise CheckFailed(f"{name} could not be read ({type(e).__name__}).") from None
     check_model_config(config, name)
+    try:
+        params = count_params_unbuilt(config)
+    except Exception as e:
+        raise CheckFailed(f"{name} could not be built ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if params > MAX_PARAMS:
+        raise CheckFailed(f"{name} has {params:,} parameters, more than the {MAX_PARAMS:,} the grader loads; "
+                          "that is not the model the task asks for.")
     import keras
 
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # a broken archive: the student's loss, not a crash of the grader
-        raise CheckFailed(f"{name} could not be loaded: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+    with tempfile.TemporaryDirectory(prefix="autograder-model-") as tmp:
+        copy = Path(tmp) / "model.keras"  # the bytes checked above, not a path the student could swap
+        copy.write_bytes(data)
+        try:
+            model = keras.saving.load_model(copy, compile=False, safe_mode=True)
+        except Exception as e:  # a broken archive: the student's loss, not a crash of the grader
+            raise CheckFailed(f"{name} could not be loaded: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:300] if str(e) else ''}") from None
     model.predict = _remembered(model.predict)
     return model
 
@@ -134,16 +191,12 @@ def _remembered(predict):
     return remembered
 
 
-def load_array(path, name):
-    path = Path(path)
-    error = Path(str(path) + ".error")
-    if error.is_file():
-        raise CheckFailed(f"{name}: {error.read_text()[:500]}")
-    if not path.is_file():
-        raise CheckFailed(f"The grader found no {name} in your notebook after this cell ran.")
-    if path.stat().st_size > MAX_ARRAY_BYTES:
-        raise CheckFailed(f"{name} is over {MAX_ARRAY_BYTES // 2**20} MB; the grader does not read it.")
+def load_array(base, relative, name):
+    data = _read(base, relative, name, MAX_ARRAY_BYTES, "")
+    import io
+
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise CheckFailed(f"{name} could not be read as a plain array ({type(e).__name__}: {e}).") from None
+        raise CheckFailed(f"{name} could not be read as a plain array ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}).") from None

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from ..datasets.download import PROJECT_ROOT
+from .course import PROJECT_ROOT
 from .course import course_settings
 
 
@@ -29,6 +29,8 @@ def add_grader_verbs(verbs):
     grade.add_argument("--verbose", action="store_true", help="show the kernel's, nbgrader's and the frameworks' logs")
     grade.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
                        help="source notebooks with the hidden tests (default: the project's solutions/)")
+    grade.add_argument("--timeout", type=float, default=3600,
+                       help="seconds the grading process may take, the reference run's included (default: 3600)")
 
     grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
     grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT,
@@ -91,7 +93,7 @@ def dispatch(args):
 
         report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep,
                                           solutions=args.solutions, sandbox=not args.no_sandbox,
-                                          verbose=args.verbose)
+                                          verbose=args.verbose, timeout=args.timeout)
         if args.json:
             grading.write_json(report, args.json)
         if not args.quiet:
@@ -105,6 +107,13 @@ def dispatch(args):
         print(format_outcomes(outcomes))
         print(f"grades: {args.root / 'grades.csv'}")
         problems = [k for k, o in outcomes.items() if o["status"] != "graded"]
+        host_faults = [k for k, o in outcomes.items() if o["status"] == "host-fault"]
+        if host_faults:
+            print(f"autograder: the grading hosts failed on {len(host_faults)} of {len(outcomes)} submissions "
+                  f"({', '.join(host_faults[:5])}{', ...' if len(host_faults) > 5 else ''}); no score was saved "
+                  "for them and the next run grades them again; the reasons are above and in grade-all.json.",
+                  file=sys.stderr)
+            return 3
         if problems:
             print(f"autograder: {len(problems)} of {len(outcomes)} submissions could not be graded "
                   f"({', '.join(problems[:5])}{', ...' if len(problems) > 5 else ''}); the reasons are above "

@@ -3,7 +3,6 @@
 import hashlib
 import os
 import re
-import secrets
 import shutil
 import sys
 import tempfile
@@ -11,12 +10,14 @@ import warnings
 from pathlib import Path
 
 from .. import UserError
-from ..datasets.download import PROJECT_ROOT
+
+# The course this checkout holds: nbgrader_config.py, solutions/, assignments/.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 SOLUTIONS = PROJECT_ROOT / "solutions"
 ASSIGNMENTS = PROJECT_ROOT / "assignments"
 CONFIG_FILE = PROJECT_ROOT / "nbgrader_config.py"
-SECRET_FILE = ".autograder-secret"
+LAB_MARKER = "# Written by `autograder lab`"  # earlier versions wrote such a file into a course folder
 CAUSE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Problem|Unavailable|Interrupt): .*)$")
 
 
@@ -33,6 +34,12 @@ def check_ids(ids, solutions=SOLUTIONS):
     return list(ids) or known
 
 
+def own_configuration(root):
+    """``root``'s own nbgrader_config.py, if it has one an instructor wrote."""
+    path = Path(root) / CONFIG_FILE.name
+    return path if path.is_file() and LAB_MARKER not in path.read_text(errors="replace") else None
+
+
 def course_settings(root, db_url=None):
     """CourseDirectory settings for a course folder.
 
@@ -42,35 +49,19 @@ def course_settings(root, db_url=None):
     own ``release/``.
     """
     root = Path(root).resolve()
-    own = root == PROJECT_ROOT or (root / CONFIG_FILE.name).is_file() or (root / SOLUTIONS.name).is_dir()
+    own = root == PROJECT_ROOT or own_configuration(root) or (root / SOLUTIONS.name).is_dir()
     settings = {} if own else {"source_directory": str(SOLUTIONS), "release_directory": "release"}
     if db_url:
         settings["db_url"] = db_url
     return settings
 
 
-def course_secret(root):
-    """The key of the grader's input seeds, kept in ``root/.autograder-secret`` (made on first use).
-
-    Students never see it: the sandboxed kernel cannot read the course folder.
-    With it a regrade picks the same inputs, so it gives the same result.
-    """
-    path = Path(root) / SECRET_FILE
-    if not path.is_file():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
-
-
 def nbgrader_config(root=PROJECT_ROOT, **course_directory):
     """The course's nbgrader_config.py (``root``'s own, else the project's) as a Config rooted at ``root``."""
-    from traitlets.config.loader import PyFileConfigLoader
+    from ..course_config import load
 
-    own = Path(root) / CONFIG_FILE.name
-    source = own if own.is_file() else CONFIG_FILE
-    config = PyFileConfigLoader(source.name, str(source.parent)).load_config()
-    config.CourseDirectory.root = str(root)
+    config = load(own_configuration(root) or CONFIG_FILE)
+    config.CourseDirectory.root = str(Path(root).resolve())
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)
     return config
@@ -97,6 +88,32 @@ def nbgrader_api(root=PROJECT_ROOT, config=None, **course_directory):
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
+def autograde_one(config, assignment, student, steps, verbose=False):
+    """nbgrader's Autograde converter on one submission, with these autograde steps; its captured log.
+
+    Each call logs to a logger of its own, so that grade-all's submissions,
+    converted in turn from several threads, keep their logs apart.
+    """
+    import logging
+
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    log = logging.getLogger(f"autograder.autograde.{student}.{assignment}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    converter = Autograde(coursedir=coursedir, config=config, log=log)
+    converter.force = True
+    converter.create_student = True
+    converter.autograde_preprocessors = steps
+    result = capture_log(converter)
+    show_log(result, verbose)
+    return result
+
+
 def nbgrader_failure(result):
     """The real cause of a failed nbgrader API call, not its generic closing line.
 
@@ -106,7 +123,7 @@ def nbgrader_failure(result):
     """
     text = "\n".join(filter(None, [result.get("log"), result.get("error")]))
     for line in text.splitlines():
-        match = CAUSE.match(line)
+        match = CAUSE.match(line[:2000])  # a bounded line: the pattern backtracks on long words
         if match and "NbGraderException" not in match.group(1):
             return _short(match.group(1).strip())
     lines = [line for line in text.splitlines() if line.strip()]

@@ -7,13 +7,13 @@ like what students hand in (phone photos of pen on paper, tablet drawings,
 RGBA and white-on-black canvases) and can be shipped under the project's
 licence. See `autograder/grader/data/handdrawn/README.md`.
 
-The hidden test of worksheet 1 scores the instructor's own drawings, in
-``$AUTOGRADER_HANDDRAWN_DIR``; without it, the synthetic set in
-`data/handdrawn/`, which is public wherever this repository is.
+The hidden test of worksheet 1 scores the instructor's own drawings, in the
+folder `PlanHiddenTests.drawings` names in nbgrader_config.py (grade-all
+ships it to the workers); without it, the synthetic set in `data/handdrawn/`,
+which is public wherever this repository is.
 """
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +22,9 @@ from PIL import Image, ImageDraw, ImageFilter
 HIDDEN_SET = Path(__file__).parent / "data" / "handdrawn"
 
 
-def grading_set():
-    """The instructor's folder: ``$AUTOGRADER_HANDDRAWN_DIR``, else the committed example set."""
-    return Path(os.environ.get("AUTOGRADER_HANDDRAWN_DIR") or HIDDEN_SET)
+def grading_set(configured=""):
+    """The instructor's folder, as configured, else the committed example set."""
+    return Path(configured or HIDDEN_SET)
 
 
 # --- drawing example digits -------------------------------------------------

@@ -3,24 +3,23 @@
 nbgrader's generate_feedback renders the autograded notebook, in which the
 hidden tests were restored, so students would read them (jupyter/nbgrader#917,
 #1363, open in 0.9.6). `StripHiddenTests` is one more step in its pipeline
-(set in nbgrader_config.py): it removes the hidden block from each test cell
-and shortens error tracebacks, which quote the failing line, to the check's
-message.
+(set in nbgrader_config.py): it replaces each hidden region of a test cell
+(nbgrader's own markers, found line by line in linear time) with a line
+saying the hidden tests ran there. The steps of `offline_pages` then show
+every error as its message, wrapped, and draw the math as MathML.
 """
 
-import re
 from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from .. import UserError
-
-HIDDEN_BLOCK = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S)
+from ..hidden_regions import Markers
 
 
 class StripHiddenTests(NbGraderPreprocessor):
-    """Remove hidden-test source and tracebacks from test cells, keep results and messages."""
+    """Replace hidden-test source in test cells with a placeholder; keep results and messages."""
 
     placeholder = Unicode(
         "# Hidden tests ran here; their results are below.\n",
@@ -28,12 +27,9 @@ class StripHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type != "code" or "### BEGIN HIDDEN TESTS" not in cell.source:
-            return cell, resources
-        cell.source = HIDDEN_BLOCK.sub(self.placeholder, cell.source)
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                output.traceback = [f"{output.ename}: {output.evalue}"]
+        markers = Markers.from_config(self.config)
+        if cell.cell_type == "code" and markers.present(cell.source):
+            cell.source = markers.replace(cell.source, self.placeholder)
         return cell, resources
 
 

@@ -1,60 +1,60 @@
 """`autograder grade-all`: a class's submissions, graded across machines with Dask, into nbgrader's gradebook.
 
-Each submission goes through nbgrader's own Autograde converter, in the real
-course folder, twice, with the course's pipeline (autograder/pipeline.py)
-split where the gradebook begins:
+Each submission goes once through nbgrader's own Autograde converter, in the
+course folder, with the course's pipeline (autograder/pipeline.py): the
+sanitize pass, then `GradingRun`, whose runner (`Dispatcher`) ships the
+sanitized notebook, its files and the course's whole configuration to a Dask
+worker and waits for the executed notebook, then the gradebook steps
+(SaveAutoGrades, AssignLatePenalties with the timestamp and the configured
+LateSubmissionPlugin, CheckCellMetadata).
 
-1. here: the sanitize pass (locked and hidden cells restored from the
-   gradebook, timestamp.txt recorded), then `SendToWorker`, which ships the
-   sanitized notebook and the files beside it, as bytes, to a Dask worker;
-2. on a worker: the execution steps (plan hidden tests, the jailed kernel,
-   hidden tests scored, output tidied), in a subprocess with a time limit;
-3. here again, as each result arrives: the sanitize pass once more, then
-   `TakeFromWorker`, which puts the executed notebook in place, then
-   SaveAutoGrades, AssignLatePenalties (timestamp, due date, the configured
-   LateSubmissionPlugin) and CheckCellMetadata.
+The converter passes run in threads, one at a time (a lock), except while a
+pass waits for its worker: only this process writes the gradebook, so
+SQLite's single writer is respected (jupyter/nbgrader#174), while the workers
+grade in parallel and need no shared file system. Without --scheduler, a
+local cluster of --workers processes is started.
 
-Only this process writes the gradebook, so SQLite's single writer is
-respected (jupyter/nbgrader#174), and workers need no shared file system.
-Without --scheduler, a local cluster of --workers processes is started.
+Before any student's notebook of a worksheet goes to a host, that host
+grades the worksheet's reference solution (`reference`): it must reach full
+marks, and its time sets the host's budget per notebook. A fault of the host
+(no jail, no data, a reference short of full marks, a grading process that
+failed) saves no score: the submission is recorded as a host fault, nothing
+more goes to that host, grade-all exits non-zero, and the next run retries
+it. Every submission is first copied safely (`safe_files`: links, special
+files and oversized files refused, the notebook checked and repaired), and
+nbgrader reads only that copy.
 
-Every submission ends with a row in the gradebook and grades.csv: a fault in
-the student's notebook keeps the points of the cells that ran; a malformed
-submission (no notebook, not JSON, renamed) gets zero with its reason. A
-second run regrades only what changed. Outcomes go to grade-all.json.
+Every other submission ends with a row in the gradebook and grades.csv: a
+fault in the student's notebook keeps the points of the cells that ran; a
+malformed submission (no notebook, not a notebook, renamed) gets zero with its
+reason. A second run regrades only what changed. Outcomes go to grade-all.json.
 """
 
+import concurrent.futures
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
+import threading
 import time
-import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_output
-from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade
-from traitlets import Any
 
-from .. import UserError, host, pipeline
-from ..sandbox import bwrap_works
-from ..student_check import cell_messages
-from .course import SOLUTIONS, check_ids, nbgrader_api, nbgrader_failure, run_nbgrader, show_log
+from .. import UserError, safe_files
+from ..grading_run import HostFault, Record, report
+from ..pipeline import GRADEBOOK, GradingRun
+from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader
+from .reference import Verdict, reference, reference_payload
+from .steps import course_secret
+from .worker import Answer, Payload, execute, executed_notebook
 
 STATE_FILE = "grade-all.json"
-CONFIG_SECTIONS = ("Execute", "SandboxedExecute", "PlanHiddenTests", "ScoreHiddenTests", "FilterStderr",
-                   "IgnorePattern", "LimitOutput", "ClearMetadataPreprocessor")
 
 
 @dataclass
@@ -63,21 +63,17 @@ class Submission:
     assignment: str
     folder: Path
     problem: str = ""  # why it cannot be graded, or ""
+    notes: list = field(default_factory=list)  # files refused, repairs made
+    digest: str = ""
 
     @property
     def key(self):
         return f"{self.student}/{self.assignment}"
 
-    @property
-    def notebook(self):
-        return self.folder / f"{self.assignment}.ipynb"
 
-    def digest(self):
-        """What a regrade depends on: the notebook, timestamp.txt and every other file handed in."""
-        h = hashlib.sha256()
-        for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            h.update(str(path.relative_to(self.folder)).encode() + b"\0" + path.read_bytes())
-        return h.hexdigest()
+def _folders(parent):
+    """Sub-folders of ``parent`` that are real folders (a link is no student and no assignment)."""
+    return sorted((p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()), key=lambda p: p.name)
 
 
 def find_submissions(root, known):
@@ -86,253 +82,183 @@ def find_submissions(root, known):
     if not submitted.is_dir():
         raise UserError(f"no submissions: {submitted} does not exist (nbgrader's submitted/<student>/<assignment>/).")
     found = []
-    for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
-        for folder in sorted(p for p in student.iterdir() if p.is_dir()):
+    for student in _folders(submitted):
+        for folder in _folders(student):
             sub = Submission(student.name, folder.name, folder)
-            others = sorted(p.name for p in folder.glob("*.ipynb") if p.name != sub.notebook.name)
+            notebook = folder / f"{sub.assignment}.ipynb"
+            others = sorted(p.name for p in folder.glob("*.ipynb") if p.name != notebook.name)
             if sub.assignment not in known:
                 sub.problem = f"unknown assignment {sub.assignment!r}"
-            elif not sub.notebook.is_file():
-                sub.problem = f"missing notebook {sub.notebook.name}" + (
+            elif not notebook.exists() and not notebook.is_symlink():
+                sub.problem = f"missing notebook {notebook.name}" + (
                     f" (found {', '.join(others)}: renamed, or handed in to the wrong assignment?)" if others else "")
-            else:
-                try:
-                    nbformat.read(sub.notebook, as_version=4)
-                except Exception as e:
-                    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-                    sub.problem = f"{sub.notebook.name} is not a valid notebook ({reason})"
             found.append(sub)
     if not found:
         raise UserError(f"no submissions in {submitted}.")
     return found
 
 
-# --- the worker side -------------------------------------------------------------------
-
-def pack(folder, skip=()):
-    """The files of ``folder`` as zip bytes, without the names in ``skip``."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file() and not path.is_symlink() and path.name not in skip:
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def unpack(data, dest):
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for member in archive.infolist():
-            target = (Path(dest) / member.filename).resolve()
-            if Path(dest).resolve() not in target.parents:
-                continue  # no path outside the folder
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.read(member))
+def stage(sub, staging):
+    """Copy ``sub`` safely to ``staging/<student>/<assignment>/``, the only copy nbgrader reads."""
+    dest = Path(staging) / sub.student / sub.assignment
+    name = f"{sub.assignment}.ipynb"
+    try:
+        nb, repairs = safe_files.read_notebook(name, base=sub.folder)
+    except (safe_files.Refused, OSError) as e:
+        sub.problem = f"{name} cannot be graded: {e}"
+        return
+    copied = safe_files.copy_tree(sub.folder, dest, skip={name, ".ipynb_checkpoints"})
+    nbformat.write(nb, dest / name)
+    sub.notes = repairs + copied.reasons()
+    h = hashlib.sha256()
+    for path in sorted(p for p in dest.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
+    sub.digest = h.hexdigest()
 
 
-def missing_data():
-    """Why this host cannot grade (its dataset cache is incomplete), or ''."""
-    from ..datasets import download
+# --- the coordinator's runner: submissions out to hosts, executed notebooks back ----------------
 
-    for name, entry in download.manifest().items():
-        for fname in entry["files"]:
-            if not download.cached_path(name, fname).is_file():
-                return f"{socket.gethostname()} lacks the {name} dataset (run `autograder data fetch` there)"
-    return ""
+@dataclass
+class Host:
+    name: str
+    workers: list
+    slots: int
+    busy: int = 0
+    fault: str = ""  # the first host fault seen there: nothing more goes to it
+    verdicts: dict = field(default_factory=dict)  # assignment -> Verdict, or None while it runs
 
-
-def grade_on_worker(payload):
-    """Run the execution steps on one sanitized notebook; return the executed notebook (a Dask task).
-
-    The steps run in a child process with a hard time limit, so a submission
-    never takes a worker down with it. A problem of the host, not of the
-    submission, is returned as ``host_problem``.
-    """
-    started = time.perf_counter()
-    answer = {"host": socket.gethostname(), "device": host.device(), "notebook": None, "error": "",
-              "host_problem": missing_data()}
-    if answer["host_problem"]:
-        return answer
-    if payload["config"].get("SandboxedExecute", {}).get("sandbox") == "bwrap" and not bwrap_works():
-        answer["host_problem"] = f"{answer['host']} cannot run the sandbox (install bubblewrap)"
-        return answer
-    with tempfile.TemporaryDirectory(prefix="autograder-worker-") as tmp:
-        job = Path(tmp) / "job.json"
-        work = Path(tmp) / payload["assignment"]
-        work.mkdir()
-        unpack(payload["files"], work)
-        job.write_text(json.dumps({k: v for k, v in payload.items() if k != "files"} | {"path": str(work)}))
-        out = Path(tmp) / "out.ipynb"
-        command = [sys.executable, "-I", "-m", "autograder.grader.grade_all", str(job), str(out)]
-        # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
-        prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
-        proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True, cwd=tmp)
-        try:
-            _, err = proc.communicate(timeout=payload["timeout"])
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            answer["error"] = f"grading took over {payload['timeout']:g} s and was stopped"
-            return answer
-        if payload["config"].get("SandboxedExecute", {}).get("show_kernel_output"):
-            sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
-        if proc.returncode != 0 or not out.is_file():
-            lines = [line for line in err.strip().splitlines() if line.strip()]
-            answer["error"] = lines[-1] if lines else f"the grading process exited with status {proc.returncode}"
-        else:
-            answer["notebook"] = out.read_text()
-    answer["seconds"] = round(time.perf_counter() - started, 1)
-    return answer
-
-
-def execute_job(job_file, out_file):
-    """In the worker's child process: the execution steps over the unpacked submission."""
-    from nbconvert.exporters import NotebookExporter
-    from traitlets.config import Config
-
-    job = json.loads(Path(job_file).read_text())
-    config = Config(job["config"])
-    exporter = NotebookExporter(config=config)
-    for step in job["steps"]:
-        exporter.register_preprocessor(step)
-    nb = nbformat.reads(job["notebook"], as_version=4)
-    resources = {"metadata": {"path": job["path"]}, "unique_key": job["assignment"], "nbgrader": job["nbgrader"]}
-    output, _ = exporter.from_notebook_node(nb, resources=resources)
-    Path(out_file).write_text(output)
-
-
-# --- the coordinator side: two steps around the worker -----------------------------------
 
 class Dispatcher:
-    """The Dask side of grading: submissions out, executed notebooks back.
+    """`GradingRun`'s runner for grade-all: each notebook to a Dask worker of a host that passed its reference run.
 
-    A submission goes out as soon as it is sanitized and a worker slot is
-    free, so the workers grade while the coordinator sanitizes the rest. At
-    most one submission per worker slot is in flight: a task merely queued
-    on a worker that dies counts as killed too, so queueing here keeps the
-    others safe. A submission whose worker died is run once more by the
-    scheduler (allowed-failures 1), then recorded as failed.
+    Called from a converter thread that holds ``lock``; the lock is let go
+    while the thread waits, so that other submissions are sanitized and saved
+    meanwhile. At most one notebook per worker thread is in flight: a task
+    merely queued on a worker that dies counts as killed too. A notebook
+    whose worker died is run once more by the scheduler (allowed-failures 1).
     """
 
-    def __init__(self, client, config, timeout, gpu):
-        self.client = client
-        self.config = config
-        self.timeout = timeout
+    def __init__(self, client, config, timeout, gpu, lock):
+        self.client, self.config, self.timeout, self.gpu, self.lock = client, config, timeout, gpu, lock
         self.resources = {"GPU": 1} if gpu else None
-        self.queue, self.futures, self.results = [], {}, {}
-        self._keys, self._finished = {}, None
+        self.hosts = {}
+        self.changed = threading.Condition()
+        self.running = 0
+        self._refresh()
 
-    def submit(self, key, payload):
-        self.queue.append((key, payload))
-        self._fill()
+    def _refresh(self):
+        workers = self.client.scheduler_info()["workers"]
+        grouped = {}
+        for address, info in workers.items():
+            if self.gpu and not info.get("resources", {}).get("GPU"):
+                continue
+            grouped.setdefault(info.get("host") or address, []).append((address, info.get("nthreads", 1)))
+        for name, members in grouped.items():
+            host = self.hosts.setdefault(name, Host(name, [], 0))
+            host.workers = [a for a, _ in members]
+            host.slots = max(1, sum(n for _, n in members))
 
-    def _slots(self):
-        workers = self.client.scheduler_info()["workers"].values()
-        if self.resources:
-            workers = [w for w in workers if w.get("resources", {}).get("GPU")]
-        return max(1, sum(w.get("nthreads", 1) for w in workers))
+    def run(self, nb, resources):
+        payload = Payload.of(nb, resources, self.config, self.timeout)
+        self.lock.release()
+        try:
+            answer = self._grade(payload)
+        finally:
+            self.lock.acquire()
+            # nbgrader's utils.setenv saves os.environ.get(value) instead of .get(key), so every
+            # Autograde pass deletes NBGRADER_EXECUTION when it ends: another pass that ended while this
+            # one waited deleted it already, and this pass's delete would raise KeyError. Put it back.
+            os.environ["NBGRADER_EXECUTION"] = "autograde"
+        return executed_notebook(answer), resources
 
-    def _fill(self):
-        from distributed import as_completed
+    def _grade(self, payload):
+        host = self._take_host(payload.assignment)
+        verdict = host.verdicts[payload.assignment]
+        sandbox = payload.config.setdefault("SandboxedExecute", {})
+        sandbox["notebook_timeout"] = int(verdict.budget)
+        execute_ = payload.config.setdefault("Execute", {})
+        execute_["timeout"] = int(min(execute_.get("timeout", verdict.budget) or verdict.budget, verdict.budget))
+        try:
+            answer = self._on(host, execute, payload, "grade")
+        finally:
+            self._give_back(host)
+        if answer.host_fault:
+            self._fault(host, answer.host_fault)
+        return answer
 
-        if self._finished is None:
-            self._finished = as_completed([], loop=self.client.loop)
-        while self.queue and len(self._keys) < self._slots():
-            key, payload = self.queue.pop(0)
-            future = self.client.submit(grade_on_worker, payload, key=f"grade-{key}-{time.time_ns()}",
-                                        pure=False, resources=self.resources)
-            self.futures[key] = future
-            self._keys[future.key] = key
-            self._finished.add(future)
-
-    def completed(self, wait=True):
-        """Keys as their results arrive: all of them, or (``wait=False``) those that are in now."""
+    def _on(self, host, task, payload, what):
+        """``task(payload)`` on a worker of ``host``: its result, or an Answer saying why there is none."""
         from distributed.scheduler import KilledWorker
 
-        while self._keys:
-            if not wait and not self._finished.has_ready():
-                return
-            future = next(self._finished)
-            key = self._keys.pop(future.key)
-            try:
-                self.results[key] = future.result()
-            except KilledWorker:
-                self.results[key] = {"error": "the Dask workers grading it died twice", "notebook": None}
-            except Exception as e:  # the task itself failed: reported, the others go on
-                self.results[key] = {"error": f"{type(e).__name__}: {e}", "notebook": None}
+        with self.changed:
+            self.running += 1
+        future = self.client.submit(task, payload, key=f"{what}-{payload.nbgrader['student']}-{time.time_ns()}",
+                                    workers=host.workers, allow_other_workers=False, pure=False,
+                                    resources=self.resources)
+        try:
+            return future.result()
+        except KilledWorker:
+            return Answer(host.name, "", host_fault="the Dask workers grading it died twice")
+        except Exception as e:  # the task itself failed: the host's, reported, the others go on
+            return Answer(host.name, "", host_fault=f"{type(e).__name__}: {str(e)[:300]}")
+        finally:
             future.release()
-            self._fill()
-            yield key
+            with self.changed:
+                self.running -= 1
 
-    def running(self):
-        return sum(not f.done() for f in self.futures.values())
+    def _take_host(self, assignment):
+        """A slot on a host that passed ``assignment``'s reference run; runs that reference where needed."""
+        with self.changed:
+            while True:
+                healthy = [h for h in self.hosts.values() if not h.fault]
+                if not healthy:
+                    reasons = "; ".join(sorted({h.fault for h in self.hosts.values()}))
+                    raise HostFault(f"no grading host is left ({reasons})")
+                for host in healthy:
+                    verdict = host.verdicts.get(assignment)
+                    if verdict is not None and host.busy < host.slots:
+                        host.busy += 1
+                        return host
+                for host in healthy:
+                    if assignment not in host.verdicts and host.busy < host.slots:
+                        host.verdicts[assignment] = None  # running
+                        host.busy += 1
+                        threading.Thread(target=self._check, args=(host, assignment), daemon=True).start()
+                self.changed.wait(timeout=2)
+                self._refresh()
 
+    def _check(self, host, assignment):
+        """The host's reference run for ``assignment``; a host short of full marks is faulted."""
+        try:
+            payload = reference_payload(self.config, assignment, self.timeout)
+            found = self._on(host, reference, payload, "reference")
+            verdict = Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
+        except Exception as e:
+            verdict = Verdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
+        with self.changed:
+            host.busy -= 1
+            if verdict.ok:
+                host.verdicts[assignment] = verdict
+            else:
+                host.verdicts.pop(assignment, None)
+                host.fault = host.fault or verdict.problem
+            self.changed.notify_all()
 
-class HostProblem(RuntimeError):
-    """The grading host, not the submission, is at fault: nothing is saved for it this time."""
+    def _give_back(self, host):
+        with self.changed:
+            host.busy -= 1
+            self.changed.notify_all()
 
+    def _fault(self, host, reason):
+        with self.changed:
+            host.fault = host.fault or reason
+            self.changed.notify_all()
 
-class SendToWorker(NbGraderPreprocessor):
-    """In place of the execution steps: ship the sanitized notebook and its folder to a worker."""
-
-    dispatcher = Any()
-
-    def preprocess(self, nb, resources):
-        info = resources["nbgrader"]
-        key = f"{info['student']}/{info['assignment']}"
-        steps, _ = pipeline.split(self.dispatcher.config.Autograde.autograde_preprocessors)
-        self.dispatcher.submit(key, {
-            "assignment": info["assignment"],
-            "nbgrader": {k: info[k] for k in ("student", "assignment", "notebook")},
-            "notebook": nbformat.writes(nb),
-            "files": pack(resources["metadata"]["path"], skip={f"{info['notebook']}.ipynb"}),
-            "steps": [pipeline._name(s) for s in steps],
-            "config": {s: dict(self.dispatcher.config[s]) for s in CONFIG_SECTIONS if s in self.dispatcher.config},
-            "timeout": self.dispatcher.timeout,
-        })
-        return nb, resources
-
-
-class TakeFromWorker(NbGraderPreprocessor):
-    """In place of the execution steps: the worker's executed notebook, or the reason there is none."""
-
-    dispatcher = Any()
-
-    def preprocess(self, nb, resources):
-        info = resources["nbgrader"]
-        answer = self.dispatcher.results[f"{info['student']}/{info['assignment']}"]
-        if answer.get("host_problem"):
-            raise HostProblem(answer["host_problem"])
-        if answer.get("notebook"):
-            executed = nbformat.reads(answer["notebook"], as_version=4)
-            executed.metadata.setdefault("autograder", {})["host"] = answer.get("host")
-            return executed, resources
-        for cell in nb.cells:  # nothing ran: every test scores 0, with the reason
-            if cell.cell_type == "code" and is_grade(cell):
-                cell.outputs = [new_output("error", ename="NotRun", evalue=f"not run: {answer['error']}",
-                                           traceback=[])]
-        nb.metadata["autograder"] = {"execution": {"fault": {"reason": answer["error"]}}, "host": answer.get("host")}
-        return nb, resources
-
-
-def _autograde(config, assignment, student, steps):
-    """nbgrader's Autograde converter on one submission with these autograde steps; its log (shown with --verbose)."""
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
-
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = Autograde(coursedir=coursedir, config=config)
-    converter.force = True
-    converter.create_student = True
-    converter.autograde_preprocessors = steps
-    result = capture_log(converter)
-    show_log(result, config.SandboxedExecute.get("show_kernel_output", False))
-    return result
+    def references(self):
+        return {h.name: {a: asdict(v) for a, v in h.verdicts.items() if v is not None} for h in self.hosts.values()}
 
 
-# --- the whole run ---------------------------------------------------------------------------
+# --- the cluster -------------------------------------------------------------------------
 
 def _reachable(address, timeout):
     """Connect and hand-shake with a scheduler within ``timeout``; Client() alone can hang.
@@ -382,7 +308,7 @@ def dask_client(workers, scheduler, verbose):
         return
     # A worker that dies takes its submission with it: the scheduler runs it once
     # more elsewhere, then reports KilledWorker. Workers have no memory limit of
-    # their own (the sandbox sets the student's); nothing listens beyond localhost.
+    # their own (the jail sets the student's); nothing listens beyond localhost.
     settings |= {"distributed.scheduler.allowed-failures": 1}
     with dask.config.set(settings):
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
@@ -396,6 +322,8 @@ def dask_client(workers, scheduler, verbose):
         cluster.close()
 
 
+# --- the gradebook -----------------------------------------------------------------------
+
 def _zero_row(api, sub):
     """A submission that cannot be graded still gets its row: zero on every cell."""
     with api.gradebook as gb:
@@ -406,6 +334,23 @@ def _zero_row(api, sub):
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
         gb.db.commit()
+
+
+def _known_submission(api, sub):
+    from nbgrader.api import MissingEntry
+
+    with api.gradebook as gb:
+        try:
+            gb.find_submission(sub.assignment, sub.student)
+            return True
+        except MissingEntry:
+            return False
+
+
+def _forget(api, sub):
+    """A host fault on a submission the gradebook did not have: no row, not even a zero."""
+    with api.gradebook as gb:
+        gb.remove_submission(sub.assignment, sub.student)
 
 
 def _ensure_assignments(api, assignment_ids):
@@ -430,26 +375,39 @@ def export_csv(api, path):
     return path
 
 
-def _outcome(api, sub, digest, root):
-    """What grade-all.json records of a graded submission, read from the gradebook and the notebook."""
-    nb = nbformat.read(Path(root) / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb",
-                       as_version=4)
-    record = nb.metadata.get("autograder", {})
-    execution = record.get("execution") or {}
-    messages = cell_messages(nb)
+def _scores(api, sub):
+    """Each test cell's score as the gradebook holds it (manual grades included), and the submission's totals."""
     with api.gradebook as gb:
         submitted = gb.find_submission(sub.assignment, sub.student)
-        score, max_score, penalty = submitted.score, submitted.max_score, submitted.late_submission_penalty
-    failed = {name: message for name, message in messages.items() if message}
+        cells = {g.name: (g.score, g.max_score) for n in submitted.notebooks for g in n.grades}
+        return cells, submitted.score, submitted.max_score, submitted.late_submission_penalty
+
+
+def _outcome(api, sub, root):
+    """What grade-all.json records of a graded submission: the run's report, with the gradebook's scores."""
+    nb = nbformat.read(Path(root) / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb",
+                       as_version=4)
+    cells, score, max_score, penalty = _scores(api, sub)
+    graded = report(nb, cells)
+    record = nb.metadata.get("autograder", {})
     return {
         "status": "graded", "score": score, "max_score": max_score, "late_penalty": penalty,
-        "fault": (execution.get("fault") or {}).get("reason"), "flags": record.get("flags", []),
-        "failed_tests": failed, "sandbox": (execution.get("sandbox") or {}).get("kind", "none"),
-        "device": record.get("device", "unknown"), "host": record.get("host"),
-        "seconds": (execution.get("seconds")), "versions": record.get("versions", {}),
-        "seeds": record.get("seeds", []), "sha256": digest,
+        "fault": graded["fault"], "flags": graded["flags"], "notes": sub.notes + graded["notes"],
+        "failed_tests": {c["name"]: c["message"] for c in graded["cells"] if c["message"]},
+        "sandbox": graded["sandbox"], "device": graded["device"], "host": record.get("host") or graded["host"],
+        "seconds": graded["seconds"], "budget_seconds": graded["budget_seconds"], "versions": graded["versions"],
+        "seeds": graded["seeds"], "sha256": sub.digest,
     }
 
+
+def _current_scores(api, outcomes, by_key):
+    """The gradebook's scores now (a manual grade typed in Formgrader counts) for every graded row."""
+    for key, outcome in outcomes.items():
+        if outcome.get("status") == "graded" and key in by_key:
+            _, outcome["score"], outcome["max_score"], outcome["late_penalty"] = _scores(api, by_key[key])
+
+
+# --- the whole run -------------------------------------------------------------------------
 
 def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=False, sandbox=True,
               verbose=False, progress=True, **course_directory):
@@ -458,78 +416,86 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
     ``course_directory`` holds nbgrader CourseDirectory settings (see
     `course.course_settings`), the gradebook's ``db_url`` among them.
     """
-    from .course import nbgrader_config
+    from .worker import host_problem
 
     root = Path(root)
     config = nbgrader_config(root, **course_directory)
     if not sandbox:
         config.SandboxedExecute.sandbox = "none"
     config.SandboxedExecute.show_kernel_output = verbose
+    config.PlanHiddenTests.secret = course_secret(root)  # the workers cannot read the course folder
     solutions = root / course_directory.get("source_directory", SOLUTIONS.name)
     known = set(check_ids([], solutions))
     submissions = find_submissions(root, known)
-    if sandbox and not scheduler and not bwrap_works():
+    if sandbox and not scheduler and "cannot start the jail" in host_problem(config):
         from .grading import NO_SANDBOX
 
         raise UserError(NO_SANDBOX)
     state_path = root / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    outcomes, digests, pending = {}, {}, []
-    for sub in submissions:
-        if sub.problem:
-            outcomes[sub.key] = {"status": "malformed", "reason": sub.problem}
-            continue
-        digests[sub.key] = digest = sub.digest()
-        previous = state.get(sub.key, {})
-        if not force and previous.get("sha256") == digest and previous.get("status") == "graded":
-            outcomes[sub.key] = previous
-        else:
-            pending.append(sub)
-
-    # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
-    with dask_client(workers, scheduler, verbose) if pending else contextlib.nullcontext() as client:
-        if gpu and pending and not any(w.get("resources", {}).get("GPU")
-                                       for w in client.scheduler_info()["workers"].values()):
-            raise UserError("no Dask worker offers a GPU; start workers with `dask worker ... --resources GPU=1`.")
-        host.configure_kernels()
-        api = nbgrader_api(root, config=config)
-        _ensure_assignments(api, sorted({s.assignment for s in submissions if s.assignment in known}))
+    outcomes, pending = {}, []
+    with tempfile.TemporaryDirectory(prefix="autograder-staged-") as staging:
         for sub in submissions:
-            if sub.problem and sub.assignment in known:
-                _zero_row(api, sub)
-        dispatcher = Dispatcher(client, config, timeout, gpu)
-        _, gradebook_steps = pipeline.split(config.Autograde.autograde_preprocessors)
-        bar = _progress(len(pending)) if progress and pending else None
-        by_key = {s.key: s for s in pending}
+            if not sub.problem:
+                stage(sub, staging)
+            if sub.problem:
+                outcomes[sub.key] = {"status": "malformed", "reason": sub.problem}
+                continue
+            previous = state.get(sub.key, {})
+            if not force and previous.get("sha256") == sub.digest and previous.get("status") == "graded":
+                outcomes[sub.key] = previous
+            else:
+                pending.append(sub)
 
-        def record(key, outcome):
-            outcomes[key] = outcome
+        # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
+        with dask_client(workers, scheduler, verbose) if pending else contextlib.nullcontext() as client:
+            if gpu and pending and not any(w.get("resources", {}).get("GPU")
+                                           for w in client.scheduler_info()["workers"].values()):
+                raise UserError("no Dask worker offers a GPU; start workers with `dask worker ... --resources GPU=1`.")
+            config.CourseDirectory.submitted_directory = staging  # nbgrader reads the safe copies only
+            api = nbgrader_api(root, config=config)
+            _ensure_assignments(api, sorted({s.assignment for s in submissions if s.assignment in known}))
+            for sub in submissions:
+                if sub.problem and sub.assignment in known:
+                    _zero_row(api, sub)
+            lock = threading.Lock()
+            dispatcher = Dispatcher(client, config, timeout, gpu, lock) if pending else None
+            bar = _progress(len(pending)) if progress and pending else None
+
+            def grade_one(sub):
+                with lock:
+                    known_before = _known_submission(api, sub)
+                    run = GradingRun(config=config, runner=dispatcher)
+                    result = autograde_one(config, sub.assignment, sub.student, [run, *GRADEBOOK], verbose)
+                    if run.host_fault:
+                        if not known_before:
+                            _forget(api, sub)
+                        outcome = {"status": "host-fault", "reason": run.host_fault, "sha256": sub.digest}
+                    elif not result["success"]:
+                        _zero_row(api, sub)
+                        outcome = {"status": "failed", "reason": nbgrader_failure(result), "sha256": sub.digest}
+                    else:
+                        outcome = _outcome(api, sub, root)
+                    outcomes[sub.key] = outcome
+                    if bar is not None:
+                        bar.update(outcome, dispatcher.running)
+
+            if pending:
+                threads = max(2, 2 * sum(h.slots for h in dispatcher.hosts.values()))
+                with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+                    for future in [pool.submit(grade_one, sub) for sub in pending]:
+                        future.result()
             if bar is not None:
-                bar.update(outcome, dispatcher.running())
-
-        def save(key):
-            """The gradebook steps on a notebook a worker sent back, in this process only."""
-            sub = by_key[key]
-            result = _autograde(config, sub.assignment, sub.student,
-                                [TakeFromWorker(dispatcher=dispatcher)] + gradebook_steps)
-            record(key, _outcome(api, sub, digests[key], root) if result["success"] else
-                   {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[key]})
-
-        for sub in pending:
-            result = _autograde(config, sub.assignment, sub.student, [SendToWorker(dispatcher=dispatcher)])
-            if not result["success"]:
-                _zero_row(api, sub)
-                record(sub.key, {"status": "failed", "reason": nbgrader_failure(result), "sha256": digests[sub.key]})
-            for key in dispatcher.completed(wait=False):
-                save(key)
-        for key in dispatcher.completed():
-            save(key)
-        if bar is not None:
-            bar.close()
+                bar.close()
+            config.CourseDirectory.submitted_directory = "submitted"
+            api = nbgrader_api(root, config=config)
+            _current_scores(api, outcomes, {s.key: s for s in submissions})
 
     outcomes = dict(sorted(outcomes.items()))
     state_path.write_text(json.dumps(outcomes, indent=1))
     export_csv(api, root / "grades.csv")
+    if dispatcher is not None:
+        (root / "grade-all-hosts.json").write_text(json.dumps(dispatcher.references(), indent=1))
     return outcomes
 
 
@@ -562,12 +528,10 @@ def format_outcomes(outcomes):
             extra += "".join(f"  [flag: {flag}]" for flag in outcome.get("flags", []))
             late = f"  late penalty {outcome['late_penalty']:g}" if outcome.get("late_penalty") else ""
             lines.append(f"  {key:<40} {outcome['score']:g} / {outcome['max_score']:g}{late}{extra}")
+        elif outcome["status"] == "host-fault":
+            lines.append(f"  {key:<40} HOST FAULT, no score saved (regraded on the next run): {outcome['reason']}")
         else:
             lines.append(f"  {key:<40} {outcome['status'].upper()}: {outcome['reason']}")
     graded = sum(o["status"] == "graded" for o in outcomes.values())
     lines.append(f"{graded} of {len(outcomes)} submissions graded.")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    execute_job(sys.argv[1], sys.argv[2])

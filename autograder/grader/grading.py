@@ -1,11 +1,17 @@
 """`autograder grade`: one submission, graded as `nbgrader autograde` grades it, without a course set-up.
 
 A throwaway course in a temporary folder holds a copy of a gradebook with the
-assignment's source (`course.prepared_gradebook`) and the submission under
-``submitted/student/<id>/``. nbgrader's Autograde converter runs there with
-the course's own pipeline (nbgrader_config.py, autograder/pipeline.py): the
-scores are the ones SaveAutoGrades writes, read back from that gradebook,
-and the record of the run comes from the autograded notebook's metadata.
+assignment's source (`course.prepared_gradebook`) and a safe copy of the
+submission under ``submitted/student/<id>/`` (links, special files and
+oversized files refused; the notebook checked against nbformat's schema and
+repaired where it can be). First this host grades the worksheet's reference
+solution (`reference`): it must reach full marks, and its time sets the
+budget. Then nbgrader's Autograde converter runs with the course's pipeline,
+the execution steps in a child process (`worker.LocalRunner`): the scores are
+the ones SaveAutoGrades writes, read back from that gradebook.
+
+A fault of the host (no jail, no data, a reference short of full marks, a
+scorer that could not start) saves no score: `HostFaultError`, exit status 3.
 """
 
 import json
@@ -16,14 +22,16 @@ from pathlib import Path
 
 import nbformat
 
-from .. import UserError, host
-from ..sandbox import bwrap_works
-from ..student_check import cell_messages, read_notebook
-from .course import (SOLUTIONS, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, prepared_gradebook,
-                     show_log)
+from .. import UserError, safe_files
+from ..grading_run import report
+from ..student_check import read_notebook
+from ..pipeline import GRADEBOOK, GradingRun
+from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_config, nbgrader_failure, prepared_gradebook
+from .reference import check_here
+from .steps import course_secret
+from .worker import LocalRunner, host_problem
 
 STUDENT = "student"
-IGNORED = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.ipynb")
 NO_SANDBOX = ("grading needs bubblewrap (`apt-get install bubblewrap`) to jail the student's code; "
               "pass --no-sandbox to grade without it, with the student's code able to read and write "
               "everything you can.")
@@ -31,6 +39,12 @@ NO_SANDBOX = ("grading needs bubblewrap (`apt-get install bubblewrap`) to jail t
 
 class GradingFailed(UserError):
     """nbgrader could not grade the submission; the message is its real cause."""
+
+
+class HostFaultError(UserError):
+    """The grading host failed: nothing was saved as a score."""
+
+    exit_status = 3
 
 
 def guess_assignment(path, solutions=SOLUTIONS):
@@ -45,37 +59,26 @@ def guess_assignment(path, solutions=SOLUTIONS):
     )
 
 
-def read_scores(api, assignment_id, student, messages):
-    with api.gradebook as gb:
+def stage(notebook_path, nb, dest):
+    """The submission's folder, copied safely into ``dest``, with the repaired notebook; the refusals."""
+    copied = safe_files.copy_tree(Path(notebook_path).parent, dest,
+                                  skip={Path(notebook_path).name, ".ipynb_checkpoints", "__pycache__"})
+    for stray in Path(dest).rglob("*.ipynb"):  # other notebooks of the folder are not graded
+        stray.unlink()
+    nbformat.write(nb, Path(dest) / Path(notebook_path).name)
+    return copied.reasons()
+
+
+def gradebook_scores(config, assignment_id, student):
+    from .course import nbgrader_api
+
+    with nbgrader_api(config=config).gradebook as gb:
         submission = gb.find_submission_notebook(assignment_id, assignment_id, student)
-        cells = [{"name": g.name, "score": float(g.score), "max_score": float(g.max_score),
-                  "message": messages.get(g.name, "")} for g in submission.grades]
-    order = {name: i for i, name in enumerate(messages)}
-    return sorted(cells, key=lambda c: order.get(c["name"], len(order)))
-
-
-def report_from(nb, cells, assignment_id, notebook, seconds):
-    """The report of one graded notebook: scores, messages and the run's record."""
-    record = nb.metadata.get("autograder", {})
-    execution = record.get("execution") or {}
-    return {
-        "assignment": assignment_id,
-        "notebook": str(notebook),
-        "score": sum(c["score"] for c in cells),
-        "max_score": sum(c["max_score"] for c in cells),
-        "cells": cells,
-        "fault": (execution.get("fault") or {}).get("reason"),
-        "flags": record.get("flags", []),
-        "sandbox": (execution.get("sandbox") or {}).get("kind", "none"),
-        "device": record.get("device") or host.device(),
-        "versions": record.get("versions") or host.versions(),
-        "seeds": record.get("seeds", []),
-        "seconds": round(seconds, 1),
-    }
+        return {g.name: (g.score, g.max_score) for g in submission.grades}
 
 
 def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTIONS, sandbox=True, config=None,
-                     verbose=False):
+                     verbose=False, timeout=3600):
     """Grade ``notebook`` like nbgrader autograde; return the report dict.
 
     ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
@@ -83,45 +86,52 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     without the jail (the report says so); ``config`` adds nbgrader settings.
     """
     notebook = Path(notebook)
-    nb = read_notebook(notebook)
+    nb, notes = read_notebook(notebook, with_notes=True)
+    solutions = Path(solutions).resolve()
     assignment_id = assignment_id or guess_assignment(notebook, solutions)
     check_ids([assignment_id], solutions)
-    if sandbox and not bwrap_works():
-        raise UserError(NO_SANDBOX)
-    from .grade_all import missing_data
-
-    problem = missing_data()
-    if problem:  # the student would lose points for the host's fault
-        raise UserError(f"{problem}.")
-    host.configure_kernels()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
         root = Path(tmp)
-        shutil.copyfile(prepared_gradebook(assignment_id, solutions), root / "gradebook.db")
-        submitted = root / "submitted" / STUDENT / assignment_id
-        shutil.copytree(notebook.parent, submitted, ignore=IGNORED)
-        nbformat.write(nb, submitted / f"{assignment_id}.ipynb")
-        settings = nbgrader_config(root, source_directory=str(Path(solutions).resolve()), release_directory="release")
+        settings = nbgrader_config(root, source_directory=str(solutions), release_directory="release")
+        settings.PlanHiddenTests.secret = course_secret(solutions.parent)  # the course's, so a regrade agrees
+        settings.SandboxedExecute.show_kernel_output = verbose
         if not sandbox:
             settings.SandboxedExecute.sandbox = "none"
-        settings.SandboxedExecute.show_kernel_output = verbose
         if config is not None:
             settings.merge(config)
-        api = nbgrader_api(root, config=settings)
-        result = api.autograde(assignment_id, STUDENT, force=True)
-        show_log(result, verbose)
+        problem = host_problem(settings)
+        if problem:
+            raise (UserError(NO_SANDBOX) if "cannot start the jail" in problem and sandbox
+                   else HostFaultError(f"this host cannot grade: {problem}; no score was saved."))
+        shutil.copyfile(prepared_gradebook(assignment_id, solutions), root / "gradebook.db")
+        submitted = root / "submitted" / STUDENT / assignment_id
+        notes += stage(notebook, nb, submitted)
+        verdict = check_here(settings, assignment_id, timeout)
+        if not verdict.ok:
+            raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
+        settings.SandboxedExecute.notebook_timeout = int(verdict.budget)
+        run = GradingRun(config=settings, runner=LocalRunner(settings, timeout))
+        result = autograde_one(settings, assignment_id, STUDENT, [run, *GRADEBOOK], verbose)
+        if run.host_fault:
+            raise HostFaultError(f"the grading host failed: {run.host_fault}; no score was saved.")
         if not result.get("success"):
             raise GradingFailed(f"nbgrader could not grade {notebook.name}: {nbgrader_failure(result)}")
         autograded_path = root / "autograded" / STUDENT / assignment_id / f"{assignment_id}.ipynb"
         autograded = nbformat.read(autograded_path, as_version=4)
-        cells = read_scores(api, assignment_id, STUDENT, cell_messages(autograded))
+        graded = report(autograded, gradebook_scores(settings, assignment_id, STUDENT))
         if keep is not None:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(autograded_path, Path(keep) / autograded_path.name)
-    return report_from(autograded, cells, assignment_id, notebook, time.perf_counter() - started)
+    graded["notes"] = notes + graded["notes"]
+    return {"assignment": assignment_id, "notebook": str(notebook), **graded,
+            "reference": {"host": verdict.host, "seconds": verdict.seconds, "budget_seconds": verdict.budget},
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def format_report(report):
+    from ..grading_run import wrap
+
     lines = [f"{report['assignment']}: {report['score']:g} / {report['max_score']:g} points "
              f"({report['seconds']:.0f} s on {report['device']}"
              + ("" if report["sandbox"] != "none" else ", NOT sandboxed") + ")"]
@@ -131,9 +141,11 @@ def format_report(report):
         mark = "pass" if cell["score"] == cell["max_score"] else "FAIL"
         lines.append(f"  {mark}  {cell['name']:<28} {cell['score']:g}/{cell['max_score']:g}")
         if cell["message"] and mark == "FAIL":
-            lines.extend("        " + line for line in cell["message"].splitlines()[:6])
+            lines.extend("        " + line for line in wrap(cell["message"], 92).splitlines()[:8])
     for flag in report.get("flags", []):
         lines.append(f"  flag for the instructor: {flag}")
+    for note in report.get("notes", []):
+        lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 

@@ -46,6 +46,13 @@ def labels(name):
     return _images(name)[1]
 
 
+def size(name):
+    """The number of examples in a held-out split."""
+    if name.startswith("imdb_"):
+        return len(imdb_sequences(name.removeprefix("imdb_"))[1])
+    return len(labels(name))
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist_reference():
     x, y = _images("mnist_train")
@@ -77,45 +84,41 @@ def imdb_sequences(split, num_words=IMDB_WORDS):
     }[split]
 
 
-def multi_hot(sequences, dimension=IMDB_WORDS):
-    """Reference multi-hot encoding: row i has 1.0 at every index in sequences[i]."""
-    out = np.zeros((len(sequences), dimension), dtype=np.float32)
+def multi_hot(sequences, dimension=IMDB_WORDS, dtype=np.float32):
+    """Reference multi-hot encoding: row i has 1 at every index in sequences[i]."""
+    out = np.zeros((len(sequences), dimension), dtype=dtype)
     for i, seq in enumerate(sequences):
         out[i, np.asarray(seq, dtype=int)] = 1.0
     return out
 
 
-def _model_input(model):
-    shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
-    return shape
-
-
-def for_model(name, model, limit=None):
-    """Dataset ``name`` as (x, y), shaped for ``model``'s input; the first ``limit`` examples.
+def for_model(name, model, rows=None):
+    """Dataset ``name`` as (x, y), shaped for ``model``'s input; only the examples at ``rows``, if given.
 
     The arrays are built once per input format: several checks of one
-    notebook score on the same data (and the multi-hot IMDB split is 1 GB).
+    notebook score on the same data. Multi-hot IMDB rows are uint8 (a
+    quarter of float32's memory; Dense layers compute in float32 either way).
     """
-    from ..checks import _layers
+    from ..checks import _layers, input_shape
 
-    shape = _model_input(model)
+    shape = input_shape(model)
     embedding = type(_layers(model)[0]).__name__ == "Embedding"
-    return _shaped(name, shape, embedding, limit)
+    x, y = _shaped(name, shape, embedding)
+    if rows is not None:
+        rows = np.asarray(rows)
+        return x[rows], y[rows]
+    return x, y
 
 
 @functools.lru_cache(maxsize=8)
-def _shaped(name, shape, embedding, limit):
+def _shaped(name, shape, embedding):
     if name.startswith(("mnist_", "fashion_mnist_")):
         x, y = _images(name)
-        if limit:
-            x, y = x[:limit], y[:limit]
         return x.reshape((len(x), *shape[1:])) if None not in shape[1:] else x, y
     if name.startswith("imdb_"):
         sequences, y = imdb_sequences(name.removeprefix("imdb_"))
-        if limit:
-            sequences, y = sequences[:limit], y[:limit]
         if len(shape) == 2 and shape[1] == IMDB_WORDS and not embedding:
-            return multi_hot(sequences), y.astype(np.float32)
+            return multi_hot(sequences, dtype=np.uint8), y.astype(np.float32)
         from keras.utils import pad_sequences
 
         return pad_sequences(sequences, maxlen=shape[1]), y
@@ -142,8 +145,36 @@ def _word_index():
     return imdb.get_word_index()
 
 
+RAW_REVIEWS = 2000
+
+
+def prepare():
+    """Build what the grader reads beyond the datasets themselves (``autograder data fetch`` calls it)."""
+    raw_test_reviews()
+
+
+def data_problem():
+    """Why this host cannot grade (a dataset, the IMDB encoding or the grader's reviews missing), or ''.
+
+    Both jails mount the data read-only, so nothing can be built while grading:
+    a host without it is at fault, never the student.
+    """
+    import socket
+
+    for name, entry in download.manifest().items():
+        for fname in entry["files"]:
+            if not download.cached_path(name, fname).is_file():
+                return f"{socket.gethostname()} lacks the {name} dataset (run `autograder data fetch` there)"
+    problem = imdb.cache_problem()
+    if problem:
+        return f"on {socket.gethostname()}, {problem}"
+    if not download.cached_path("imdb", f"raw_test_reviews_{RAW_REVIEWS}.json").is_file():
+        return f"{socket.gethostname()} lacks the grader's sample of raw IMDB reviews (run `autograder data fetch` there)"
+    return ""
+
+
 @functools.lru_cache(maxsize=1)
-def raw_test_reviews(count=2000):
+def raw_test_reviews(count=RAW_REVIEWS):
     """``count`` raw test reviews as written (HTML breaks, capitals, punctuation), cached as JSON."""
     cache = download.cached_path("imdb", f"raw_test_reviews_{count}.json")
     if cache.is_file():

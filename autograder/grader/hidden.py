@@ -17,7 +17,7 @@ from .. import checks
 from ..checks import CheckFailed
 from . import heldout
 from .drawings import STYLES, draw_digit, grading_set
-from .trusted import Array, Call, Model, Probe, Rows, flag, hidden_check
+from .trusted import Array, Call, Model, Probe, Rows, flag, grading_rng, hidden_check
 
 # A model scoring this much better on the test split than on the training data
 # it was supposedly fit to was most likely trained on the test split.
@@ -27,22 +27,22 @@ TRAINING_SAMPLE = 5_000
 
 # --- models ----------------------------------------------------------------------
 
-@hidden_check(model=Model())
+@hidden_check(model=Model(architecture=True))
 def expect_param_count(model, total, trainable=None):
     checks.expect_param_count(model, total, trainable)
 
 
-@hidden_check(model=Model())
+@hidden_check(model=Model(architecture=True))
 def expect_layers(model, layers):
     checks.expect_layers(model, layers)
 
 
-@hidden_check(model=Model())
+@hidden_check(model=Model(architecture=True))
 def expect_output_activation(model, activation):
     checks.expect_output_activation(model, activation)
 
 
-@hidden_check(model=Model())
+@hidden_check(model=Model(architecture=True))
 def expect_input_shape(model, shape):
     checks.expect_input_shape(model, tuple(shape))
 
@@ -58,16 +58,19 @@ def expect_accuracy(model, data, floor, flag_test_training=True):
     try:
         x, y = heldout.for_model(data, model)
     except Exception as e:
-        raise CheckFailed(f"The model's input shape {checks._input_shape(model)} does not fit "
+        raise CheckFailed(f"The model's input shape {checks.input_shape(model)} does not fit "
                           f"{heldout.DESCRIPTIONS[data]} ({type(e).__name__}).") from None
     checks.expect_accuracy(model, x, y, floor, data=heldout.DESCRIPTIONS[data])
     if flag_test_training and data.endswith("_test"):
         test_accuracy = checks.accuracy(model, x, y)
         train = data.removesuffix("_test") + "_train"
-        train_accuracy = checks.accuracy(model, *heldout.for_model(train, model, limit=TRAINING_SAMPLE))
+        # A sample the student cannot predict: a model that memorised a fixed part of the
+        # training split (its first rows) would otherwise look trained on it.
+        rows = np.sort(grading_rng().choice(heldout.size(train), size=TRAINING_SAMPLE, replace=False))
+        train_accuracy = checks.accuracy(model, *heldout.for_model(train, model, rows=rows))
         if test_accuracy - train_accuracy > TEST_TRAINING_MARGIN:
             flag(f"{data}: accuracy {test_accuracy:.4f} on the test split but {train_accuracy:.4f} on "
-                 f"the first {TRAINING_SAMPLE:,} training examples: possibly trained on the test split")
+                 f"{TRAINING_SAMPLE:,} training examples drawn at grading: possibly trained on the test split")
 
 
 @hidden_check(model=Model())
@@ -159,9 +162,10 @@ def instructor_drawings(rng, stage):
     """The instructor's hand-drawn set, in a random order, under random names, re-encoded."""
     from ..handdrawn import labelled_images
 
-    pairs = labelled_images(grading_set())
+    folder = grading_set(stage.settings.get("drawings"))
+    pairs = labelled_images(folder)
     if not pairs:
-        raise FileNotFoundError(f"no labelled drawings in {grading_set()}")
+        raise FileNotFoundError(f"no labelled drawings in {folder}")
     order = rng.permutation(len(pairs))
     return [Call([stage.file(pairs[i][0], transform=_perturbed_copy)], pairs[i][1]) for i in order]
 
@@ -176,7 +180,7 @@ def synthetic_drawings(rng, stage):
 
 
 def _as_input(images, model):
-    shape = checks._input_shape(model)
+    shape = checks.input_shape(model)
     return np.stack([np.asarray(i, dtype=np.float32) for i in images]).reshape((len(images), *shape[1:]))
 
 
@@ -239,7 +243,7 @@ def expect_same_predictions(predict, model, atol=1e-3):
     from keras.utils import pad_sequences
 
     results = predict.results()
-    maxlen = checks._input_shape(model)[1]
+    maxlen = checks.input_shape(model)[1]
     encoded = pad_sequences([heldout.imdb_encode(text) for text, _ in results], maxlen=maxlen)
     expected = np.asarray(model.predict(encoded, verbose=0)).reshape(-1)
     for (text, found), want in zip(results, expected):

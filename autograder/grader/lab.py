@@ -2,51 +2,52 @@
 Assignment List and Validate.
 
 nbgrader's lab extensions read their configuration from the server's working
-folder and from the course root, and re-read it on every Formgrader request
-(nbgrader/apps/baseapp.py, formgrader/base.py). So the server runs in the
-course folder, and that folder needs an nbgrader_config.py: the project has
-its own; any other course folder (the demo's, a test's) gets one written
-here that loads the project's and roots it in that folder, with the layout
-`grade-all --root` grades it with (`course.course_settings`). Formgrader then
-shows the gradebook grade-all wrote and the feedback it generated; Validate
-runs with the course's settings.
+folder and from the Jupyter configuration path, and re-read it on every
+Formgrader request (nbgrader/apps/baseapp.py, formgrader/base.py). So the
+server runs in the course folder. A course with its own nbgrader_config.py
+(the project) is served with it. Any other course folder (the demo's, a
+test's) is never written into: its configuration, the project's rooted in
+that folder with the layout `grade-all --root` grades it with
+(`course.course_settings`), goes to a folder of the kit's own that is put
+first on ``JUPYTER_CONFIG_PATH``. The server's configuration there also
+swaps nbgrader's Validate handler for the kit's (`autograder.validate`),
+which gives `autograder check`'s verdicts.
 """
 
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
 
-from .. import UserError, host
-from ..datasets.download import PROJECT_ROOT
-from .course import CONFIG_FILE, _put_interpreter_on_path, course_settings
-
-CONFIG_NAME = "nbgrader_config.py"
-MARKER = "# Written by `autograder lab`"
+from .. import UserError
+from ..validate import SERVER_EXTENSIONS
+from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_settings, own_configuration
 
 TEMPLATE = '''\
-"""nbgrader configuration of this course folder: the project's, rooted here."""
-{marker}: it is rewritten on each start, so edit the project's
-# {project} instead (or delete this line to keep your edits).
-import os
-
-PROJECT_CONFIG = {project!r}
-if not os.path.isfile(PROJECT_CONFIG):
-    raise FileNotFoundError(f"{{PROJECT_CONFIG}} is gone; run `autograder lab --root` on this folder again")
-load_subconfig(PROJECT_CONFIG)  # noqa: F821  (traitlets provides it)
+"""nbgrader configuration of the course in {root}: the project's, rooted there (written by `autograder lab`)."""
+load_subconfig({project!r})  # noqa: F821  (traitlets provides it)
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = {root!r}
 {settings}'''
 
 
-def write_course_config(root):
-    """``root/nbgrader_config.py``, written when the folder has none (or has the one written here)."""
+def config_dir(root):
+    """The folder put first on JUPYTER_CONFIG_PATH for the course at ``root``: its server settings,
+    and, for a course without a configuration of its own, its nbgrader_config.py."""
     root = Path(root).resolve()
-    path = root / CONFIG_NAME
-    if root == PROJECT_ROOT or (path.is_file() and MARKER not in path.read_text()):
-        return path  # the instructor's own configuration
-    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
-    path.write_text(TEMPLATE.format(marker=MARKER, project=str(CONFIG_FILE), settings=settings))
-    return path
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder" / "lab" / \
+        hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=1))
+    course = folder / CONFIG_FILE.name
+    if root == PROJECT_ROOT or own_configuration(root):
+        course.unlink(missing_ok=True)  # the course's own, in the server's working folder
+    else:
+        settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
+        course.write_text(TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings))
+    return folder
 
 
 def server_root(root):
@@ -73,11 +74,11 @@ def open_lab(root, port=None, browser=True, extra=()):
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"no course folder at {root}.")
-    config = write_course_config(root)
+    folder = config_dir(root)
     command = lab_command(root, port, browser, extra)
     _put_interpreter_on_path()  # nbgrader's gradebook runs `alembic` by name
-    host.configure_kernels()  # quiet TensorFlow in the kernels the server starts
-    print(f"autograder: JupyterLab on {root.resolve()} with {config}; Formgrader is in the Nbgrader menu.",
-          flush=True)
+    os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        [str(folder), *filter(None, os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep))])
+    print(f"autograder: JupyterLab on {root.resolve()}; Formgrader is in the Nbgrader menu.", flush=True)
     os.chdir(root)
     os.execv(sys.executable, command)

@@ -32,10 +32,10 @@ from nbformat.v4 import new_code_cell
 from nbgrader.utils import is_grade, is_solution
 
 from .. import UserError
-from ..datasets.download import PROJECT_ROOT
-from ..execute import visible_source
+from .course import PROJECT_ROOT
+from ..hidden_regions import Markers
 from .course import SOLUTIONS, check_ids
-from .trusted import PlanError, hidden_blocks, parse
+from .trusted import PlanError, parse
 
 DEFAULT_OUT = PROJECT_ROOT / "dist" / "otter"
 # What nbgrader leaves out when it copies a worksheet's folder (CourseDirectory.ignore).
@@ -77,17 +77,18 @@ def is_test_cell(cell):
     return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
-def questions(nb):
+def questions(nb, markers=Markers()):
     """The autograded test cells of a source notebook, in order; PlanError for a cell otter could not run."""
     found = []
     for cell in filter(is_test_cell, nb.cells):
         meta = cell.metadata.nbgrader
-        visible = visible_source(cell.source).strip()
+        visible, blocks = markers.split(cell.source)
+        visible = "\n".join(visible).strip()
         try:
             ast.parse(visible)
         except SyntaxError as e:  # an IPython magic, say: doctest runs plain Python only
             raise PlanError(f"the visible part of {meta['grade_id']} is not plain Python ({e.msg}, line {e.lineno})")
-        hidden = "\n".join(hidden_blocks(cell.source))  # joined as PlanHiddenTests joins them
+        hidden = "\n".join(blocks)  # joined as PlanHiddenTests joins them
         if hidden:
             parse(hidden, where=f"the hidden test of {meta['grade_id']}")
         found.append(Question(meta["grade_id"], meta["points"], visible, hidden))

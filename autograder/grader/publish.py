@@ -15,7 +15,8 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 from nbgrader.preprocessors import ClearHiddenTests
 
-from ..datasets.download import PROJECT_ROOT
+from .course import PROJECT_ROOT
+from .offline_pages import DropSolutionMarkers, RenderMath, WrapErrors
 from .course import SOLUTIONS, check_ids
 
 DOCS = PROJECT_ROOT / "docs" / "worksheets"
@@ -35,7 +36,11 @@ def executed(assignment_id, solutions=SOLUTIONS, timeout=1800):
 
 
 def to_html(nb):
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    """The page: solution marker lines out, math drawn as MathML (no CDN needed), errors as messages."""
+    exporter = HTMLExporter(template_name="lab")
+    for step in (DropSolutionMarkers, WrapErrors, RenderMath):
+        exporter.register_preprocessor(step)
+    html, _ = exporter.from_notebook_node(nb)
     return html
 
 

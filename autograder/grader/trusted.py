@@ -9,22 +9,29 @@ arguments name the student's objects::
     ### END HIDDEN TESTS
 
 Each check declares what it needs of each student argument (`Model`, `Array`,
-`Rows`, `Probe`). Grading goes in three steps, two nbgrader preprocessors
-around `Execute`:
+`Rows`, `Probe`). Grading goes in three steps, two of them nbgrader
+preprocessors around the kernel (`steps.py`):
 
-1. `PlanHiddenTests` (before Execute) reads the blocks from the locked test
-   cells (restored from the gradebook by OverwriteCells before any student
-   code ran), chooses the inputs (random sequences, the instructor's drawings
-   copied under random names, raw reviews) with a seed the student cannot
-   know, writes what the kernel must export after each test cell, and tells
-   Execute to run that export. The kernel never receives the hidden blocks.
-2. Execute runs the notebook; after each test cell the kernel saves the
-   models (.keras), arrays (.npy) and function results (.npy) asked for.
-3. `ScoreHiddenTests` (after Execute) starts a fresh grader process, jailed
-   read-only without network, that re-plans from the same blocks and seed,
-   loads the exports safely (`artifacts`), runs each check and returns the
-   verdicts. A failed hidden check puts an error first in its cell, so
-   nbgrader scores the cell 0 and the student reads the check's message.
+1. `PlanHiddenTests` (before the kernel runs) reads the blocks from the
+   locked test cells, chooses the inputs (random sequences, the instructor's
+   drawings copied under random names, raw reviews) with a seed the student
+   cannot know, and tells the kernel what to export after each test cell.
+   The kernel never receives the hidden blocks.
+2. The kernel runs the notebook; after each test cell it saves the models
+   (.keras), arrays (.npy) and function results (.npy) asked for, and the
+   grader copies them out of its reach.
+3. `ScoreHiddenTests` starts a fresh scoring process in the same jail as the
+   kernel (`score_in_fresh_process`): it re-plans from the same blocks and
+   seeds, reads the exports safely (`artifacts`, `safe_files`), runs each
+   check and returns the verdicts. A failed hidden check puts an error first
+   in its cell, so nbgrader scores the cell 0 and the student reads the
+   check's message. The scoring process imports neither nbgrader nor
+   nbformat: this module, `hidden` and `heldout` are all it needs.
+
+A check that measures a model (an accuracy, a loss gap, predictions) first
+applies the architecture checks the notebook's hidden tests required of the
+same variable, so it measures the model whose architecture was checked and
+not another one handed over later.
 
 The same checks also run in-process on live objects (`nbgrader validate` of
 a source notebook, or otter): then nothing is protected, as the README says.
@@ -34,30 +41,22 @@ import ast
 import contextlib
 import functools
 import hashlib
-import hmac
 import inspect
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from nbformat.v4 import new_output
-from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_locked
-from traitlets import Integer, Unicode
 
 from ..checks import CheckFailed
-from ..execute import HIDDEN_BLOCK
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_FAILED = "HiddenTestFailed"
+MAX_ERROR_TEXT = 1_000  # characters of a student's own error message quoted back
 
 
 class PlanError(ValueError):
@@ -67,7 +66,15 @@ class PlanError(ValueError):
 # --- what a check needs of the student's objects ------------------------------
 
 class Model:
-    """A Keras model, exported as .keras and loaded safely."""
+    """A Keras model, exported as .keras and loaded safely.
+
+    ``architecture``: the check describes the model (layers, parameters,
+    shapes) rather than measures it; later measurements of the same variable
+    must pass it too.
+    """
+
+    def __init__(self, architecture=False):
+        self.architecture = architecture
 
     def request(self, name, key, rng, stage, literals):
         return {"kind": "model", "name": name, "file": f"out/{name}.keras"}
@@ -75,7 +82,7 @@ class Model:
     def load(self, item, base, call_data):
         from .artifacts import load_model
 
-        return load_model(base / item["file"], name=f"`{item['name']}`")
+        return load_model(base, item["file"], name=f"`{item['name']}`")
 
     def live(self, obj, rng, stage, literals):
         return obj
@@ -90,7 +97,7 @@ class Array:
     def load(self, item, base, call_data):
         from .artifacts import load_array
 
-        return load_array(base / item["file"], f"`{item['name']}`")
+        return load_array(base, item["file"], f"`{item['name']}`")
 
     def live(self, obj, rng, stage, literals):
         return np.asarray(obj)
@@ -112,7 +119,7 @@ class Rows:
     def load(self, item, base, call_data):
         from .artifacts import load_array
 
-        return RowsResult(item["rows"], load_array(base / item["file"], f"`{item['name']}`"))
+        return RowsResult(item["rows"], load_array(base, item["file"], f"`{item['name']}`"))
 
     def live(self, obj, rng, stage, literals):
         rows = self._rows(rng)
@@ -154,15 +161,10 @@ class Probe:
 
         outputs = []
         for call in item["calls"]:
-            out = base / call["out"]
-            error = Path(str(out) + ".error")
-            if error.is_file():
-                outputs.append(CallError(error.read_text()[:1000]))
-            else:
-                try:
-                    outputs.append(load_array(out, f"result from `{item['name']}`"))
-                except CheckFailed as e:
-                    outputs.append(CallError(str(e)))
+            try:
+                outputs.append(load_array(base, call["out"], f"result from `{item['name']}`"))
+            except CheckFailed as e:
+                outputs.append(CallError(str(e)))
         return ProbeResult(item["name"], call_data, outputs)
 
     def live(self, fn, rng, stage, literals):
@@ -198,12 +200,17 @@ class ProbeResult:
 
 
 class Stage:
-    """Where a probe's inputs go: files under the exchange folder, under random names."""
+    """Where a probe's inputs go: files under the exchange folder, under random names.
 
-    def __init__(self, folder, rng, write=True):
+    ``settings`` hold what the course configured for the inputs (the folder
+    of the instructor's drawings), the same when planning and when scoring.
+    """
+
+    def __init__(self, folder, rng, write=True, settings=None):
         self.folder = Path(folder)
         self.rng = rng
         self.write = write
+        self.settings = settings or {}
         self._count = 0
 
     def _name(self, suffix):
@@ -269,7 +276,8 @@ def hidden_check(**kinds):
                 stage = Stage(tmp, rng)
                 for param, kind in kinds.items():
                     bound.arguments[param] = kind.live(bound.arguments[param], rng, stage, literals)
-                return fn(*bound.args, **bound.kwargs)
+                with _context(rng):
+                    return fn(*bound.args, **bound.kwargs)
 
         local.check = fn
         local.kinds = kinds
@@ -281,16 +289,16 @@ def hidden_check(**kinds):
 
 # --- planning ------------------------------------------------------------------
 
-def hidden_blocks(source):
-    """The text of each hidden-test block in a cell's source."""
-    return [m.group(0).split(BEGIN, 1)[1].rsplit(END, 1)[0] for m in HIDDEN_BLOCK.finditer(source)]
-
-
 @dataclass
 class Statement:
     check: object  # the hidden check (a `hidden_check` function)
     students: dict  # param -> (kind, export item, call data)
     literals: dict = field(default_factory=dict)
+
+    def names(self, architecture):
+        """The student variables this statement describes (``architecture``) or measures as models."""
+        return [item["name"] for kind, item, _ in self.students.values()
+                if isinstance(kind, Model) and kind.architecture == architecture]
 
 
 def _checks_module():
@@ -342,10 +350,10 @@ def parse(block, where="a hidden-test block"):
     return calls
 
 
-def plan(block, seed, folder, write=True, where="a hidden-test block"):
+def plan(block, seed, folder, write=True, where="a hidden-test block", settings=None):
     """The statements of ``block`` with what each needs; writes ``folder/request.json`` when ``write``."""
     rng = np.random.default_rng(seed)
-    stage = Stage(folder, rng, write=write)
+    stage = Stage(folder, rng, write=write, settings=settings)
     statements, exports = [], {}
     for k, (check, arguments) in enumerate(parse(block, where)):
         literals = {p: v for p, v in arguments.items() if p not in check.kinds}
@@ -377,6 +385,7 @@ def export_code(request_file):
 # --- scoring (in the fresh grader process) ---------------------------------------
 
 _flags = []
+_rng = [np.random.default_rng()]
 
 
 def flag(message):
@@ -384,179 +393,175 @@ def flag(message):
     _flags.append(message)
 
 
-def score_block(block, seed, folder, where="a hidden-test block"):
-    """Run a block's checks on the exports in ``folder``; ``(failures, flags, notes)``.
+def grading_rng():
+    """A generator the student cannot predict: seeded from the cell's secret seed at grading."""
+    return _rng[0]
 
-    ``notes`` are the lines the checks printed (what they measured), for the
-    student's feedback and the instructor's calibration.
-    """
-    del _flags[:]
+
+@contextlib.contextmanager
+def _context(rng):
+    saved = _rng[0]
+    _rng[0] = rng
     try:
-        statements = plan(block, seed, folder, write=False, where=where)
-    except PlanError as e:
-        return [f"the hidden test could not run ({e})"], [], []
-    failures, loaded, printed = [], {}, io.StringIO()
-    for statement in statements:
+        yield
+    finally:
+        _rng[0] = saved
+
+
+class Scorer:
+    """Decides the hidden blocks of one notebook, cell after cell, on the exports in each cell's folder.
+
+    It remembers the architecture checks of each student variable, so that a
+    later check measuring that variable's model applies them first.
+    """
+
+    def __init__(self):
+        self.required = {}  # variable name -> [Statement] of architecture checks
+
+    def score(self, block, seed, folder, where="a hidden-test block", settings=None):
+        """``Verdict``-like dict of failures, flags and notes (what the checks printed)."""
+        del _flags[:]
         try:
-            arguments = dict(statement.literals)
-            for param, (kind, item, data) in statement.students.items():
-                key = json.dumps(item, sort_keys=True)
-                if key not in loaded:
-                    try:
-                        loaded[key] = kind.load(item, Path(folder), data)
-                    except CheckFailed as e:
-                        loaded[key] = e
-                if isinstance(loaded[key], CheckFailed):
-                    raise loaded[key]
-                arguments[param] = loaded[key]
-            with contextlib.redirect_stdout(printed):
-                statement.check.check(**arguments)
-        except CheckFailed as e:
-            failures.append(str(e))
-        except Exception as e:  # a check that broke on odd input: the cell fails, with the reason
-            failures.append(f"hidden.{statement.check.__name__} could not check this "
-                            f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})")
-    return failures, list(_flags), [line for line in printed.getvalue().splitlines() if line.strip()]
+            statements = plan(block, seed, folder, write=False, where=where, settings=settings)
+        except PlanError as e:
+            return {"failures": [f"the hidden test could not run ({e})"], "flags": [], "notes": []}
+        failures, loaded, printed = [], {}, io.StringIO()
+        for k, statement in enumerate(statements):
+            try:
+                arguments = dict(statement.literals)
+                for param, (kind, item, data) in statement.students.items():
+                    arguments[param] = self._load(loaded, kind, item, Path(folder), data)
+                # Required of the variable from here on, whether this check passes or not.
+                for name in statement.names(architecture=True):
+                    self.required.setdefault(name, []).append(statement)
+                with contextlib.redirect_stdout(printed), _context(np.random.default_rng([seed, k])):
+                    self._same_model_as_checked(statement, arguments)
+                    statement.check.check(**arguments)
+            except CheckFailed as e:
+                failures.append(str(e))
+            except Exception as e:  # a check that broke on odd input: the cell fails, with the reason
+                failures.append(f"hidden.{statement.check.__name__} could not check this "
+                                f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})")
+        return {"failures": failures, "flags": list(_flags),
+                "notes": [line for line in printed.getvalue().splitlines() if line.strip()]}
+
+    @staticmethod
+    def _load(loaded, kind, item, base, data):
+        key = json.dumps([str(base), item], sort_keys=True)
+        if key not in loaded:
+            try:
+                loaded[key] = kind.load(item, base, data)
+            except CheckFailed as e:
+                loaded[key] = e
+        if isinstance(loaded[key], CheckFailed):
+            raise loaded[key]
+        return loaded[key]
+
+    def _same_model_as_checked(self, statement, arguments):
+        """Before a measurement: the measured model passes the architecture checks required of its variable."""
+        by_name = {item["name"]: param for param, (kind, item, _) in statement.students.items()}
+        for name in statement.names(architecture=False):
+            for required in self.required.get(name, []):
+                param = next(p for p, (kind, item, _) in required.students.items() if item["name"] == name)
+                try:
+                    required.check.check(**{**required.literals, param: arguments[by_name[name]]})
+                except CheckFailed as e:
+                    raise CheckFailed(
+                        f"The model `{name}` measured here is not one with the architecture the earlier test "
+                        f"required of `{name}` ({str(e).splitlines()[0]}). Keep `{name}` the model you built "
+                        "and trained, as the text asks.") from None
+
+
+def score_block(block, seed, folder, where="a hidden-test block", settings=None):
+    """One block on its own: ``(failures, flags, notes)``."""
+    verdict = Scorer().score(block, seed, folder, where, settings)
+    return verdict["failures"], verdict["flags"], verdict["notes"]
 
 
 def main():
-    """``python -m autograder.grader.trusted JOB RESULT``: score the blocks of a job file."""
+    """``python -m autograder.grader.trusted JOB RESULT``: score the cells of a job file, in order."""
+    import resource
+
     job = json.loads(Path(sys.argv[1]).read_text())
-    results = {}
+    scorer, results = Scorer(), {}
     for cell in job["cells"]:
-        failures, flags, notes = score_block(cell["source"], cell["seed"], cell["folder"], cell["where"])
-        results[cell["grade_id"]] = {"failures": failures, "flags": flags, "notes": notes}
-    Path(sys.argv[2]).write_text(json.dumps(results))
+        results[cell["grade_id"]] = scorer.score(cell["block"], cell["seed"], cell["folder"], cell["where"],
+                                                 job.get("settings"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    Path(sys.argv[2]).write_text(json.dumps({"verdicts": results, "peak_bytes": peak}))
 
 
-# --- the two pipeline steps -------------------------------------------------------
+def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap"):
+    """``({grade_id: verdict dict}, peak bytes)`` from a fresh scoring process in the jail.
 
-class PlanHiddenTests(NbGraderPreprocessor):
-    """Before Execute: plan each test cell's hidden checks and the exports they need."""
+    ``plans`` maps grade_id to `Plan`-like dicts (block, seed, folder, where),
+    in notebook order; ``kept`` is the folder of the exports, the only
+    student-written files the process can read. ``jail`` is the course's
+    `SandboxedExecute.sandbox`: the scoring process is jailed as the kernel
+    is ("none": not at all, as for `grade --no-sandbox`; "auto": where it
+    works). Anything that stops the process from answering is the host's
+    fault: raises `HostFault`.
+    """
+    from ..grading_run import HostFault
+    from ..sandbox import Limits, Sandbox, jail_failure, jail_problem
 
-    secret = Unicode(
-        "", help="Key for the seeds of the grader's inputs. Students must not know it; with it, a regrade "
-                 "picks the same inputs. Empty: a new random key per run.",
-    ).tag(config=True)
-
-    def preprocess(self, nb, resources):
-        ours = resources.setdefault("autograder", {})
-        blocks = {}
-        for cell in nb.cells:
-            if cell.cell_type == "code" and is_grade(cell) and is_locked(cell):
-                found = hidden_blocks(cell.source)
-                if found:
-                    blocks[cell.metadata.nbgrader["grade_id"]] = "\n".join(found)
-        if not blocks:
-            return nb, resources
-        exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))  # the kernel writes here
-        private = Path(tempfile.mkdtemp(prefix="autograder-collected-"))  # and its exports move here
-        base_seed = self._seed(nb, resources)
-        plans, after_cell = {}, {}
-        for grade_id, block in blocks.items():
-            folder = exchange / f"{len(plans):02d}"
-            kept = private / folder.name
-            kept.mkdir()
-            seed = int.from_bytes(hashlib.sha256(f"{base_seed}/{grade_id}".encode()).digest()[:8], "big")
-            where = f"the hidden test of {grade_id}"
-            plan(block, seed, folder, write=True, where=where)
-            plans[grade_id] = {"source": block, "seed": seed, "folder": str(kept), "where": where}
-            after_cell[grade_id] = {"code": export_code(folder / "request.json"),
-                                    "move": [str(folder / "out"), str(kept / "out")]}
-        ours["exchange"] = str(exchange)
-        ours["collected"] = str(private)
-        ours.setdefault("writable", []).append(str(exchange))
-        ours["plans"] = plans
-        ours["after_cell"] = after_cell
-        return nb, resources
-
-    def _seed(self, nb, resources):
-        key = self.secret.encode() or os.urandom(32)
-        info = resources.get("nbgrader", {})
-        digest = hashlib.sha256(json.dumps(nb, sort_keys=True, default=str).encode()).hexdigest()
-        message = f"{info.get('assignment')}/{info.get('student')}/{info.get('notebook')}/{digest}".encode()
-        return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-    def preprocess_cell(self, cell, resources, index):
-        return cell, resources
-
-
-class ScoreHiddenTests(NbGraderPreprocessor):
-    """After Execute: decide the hidden checks in a fresh, jailed grader process."""
-
-    timeout = Integer(900, help="Seconds the grader's own scoring process may take.").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        ours = resources.get("autograder", {})
-        plans = ours.get("plans")
-        if not plans:
-            for cell in nb.cells:
-                if cell.cell_type == "code" and is_grade(cell):
-                    cell.outputs = _errors_first(cell.get("outputs", []))
-            return nb, resources
-        started = time.perf_counter()
-        try:
-            results = self._score(plans, Path(ours["collected"]))
-        finally:
-            shutil.rmtree(ours["exchange"], ignore_errors=True)
-            shutil.rmtree(ours["collected"], ignore_errors=True)
-        exports = ours.get("exports", {})
-        for cell in nb.cells:
-            if cell.cell_type != "code" or not is_grade(cell):
-                continue
-            grade_id = cell.metadata.nbgrader.get("grade_id")
-            if grade_id not in plans:
-                cell.outputs = _errors_first(cell.get("outputs", []))
-                continue
-            result = results.get(grade_id, {"failures": ["the grader could not score this cell"], "flags": []})
-            failures = result["failures"]
-            if failures and exports.get(grade_id, {}).get("status") == "error":
-                failures = [f"the grader could not collect your work after this cell "
-                            f"({exports[grade_id]['message']})"] + failures
-            outputs = list(cell.get("outputs", []))
-            if result.get("notes"):  # what the hidden checks measured, for the student to read
-                outputs.append(new_output("stream", name="stdout",
-                                          text="".join(f"Hidden test: {n}\n" for n in result["notes"])))
-            if failures:
-                message = failures[0] + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
-                outputs.insert(0, new_output("error", ename=HIDDEN_FAILED, evalue=message,
-                                             traceback=[f"{HIDDEN_FAILED}: {m}" for m in failures]))
-            cell.outputs = _errors_first(outputs)
-        ours["hidden"] = results
-        ours["hidden_seconds"] = round(time.perf_counter() - started, 1)
-        ours["flags"] = sorted({f for r in results.values() for f in r["flags"]})
-        return nb, resources
-
-    def _score(self, plans, exchange):
-        return score_in_fresh_process(plans, exchange, self.timeout, self.log)
-
-    def preprocess_cell(self, cell, resources, index):
-        return cell, resources
-
-
-def score_in_fresh_process(plans, exchange, timeout=900, log=None):
-    """``{grade_id: {"failures": [...], "flags": [...]}}`` from a fresh, jailed grader process."""
+    problem = jail_problem() if jail != "none" else ""
+    if problem and jail == "bwrap":
+        raise HostFault(f"the scoring process could not start: {problem}")
     with tempfile.TemporaryDirectory(prefix="autograder-score-") as tmp:
-        job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()]}))
+        root = Path(tmp) / "jail"
+        job, result = root / "work" / "job.json", root / "work" / "result.json"
+        job.parent.mkdir(parents=True)
+        job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()],
+                                   "settings": settings or {}}))
+        sandbox = Sandbox(root=root, workdir=job.parent, readable=scoring_readable(kept, settings),
+                          env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
+                                                           disk_bytes=256 * 2**20))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
         command = [sys.executable, "-I", "-m", "autograder.grader.trusted", str(job), str(result)]
-        if _jail_available():
-            command = _jail(command, readable=[Path(exchange)], writable=[Path(tmp)])
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                                  start_new_session=True, cwd=tmp)
-        except subprocess.TimeoutExpired:
-            return {g: {"failures": [f"the grader's scoring took over {timeout} s"], "flags": []} for g in plans}
+            if jail == "none" or problem:  # unjailed, as the kernel was; still a minimal environment
+                done = subprocess.run(command, env={**sandbox.environment(), "HOME": str(root / "tmp"),
+                                                    "TMPDIR": str(root / "tmp")},
+                                      capture_output=True, text=True, errors="replace", timeout=timeout,
+                                      cwd=job.parent)
+            else:
+                done = sandbox.run(command, timeout)
+        except subprocess.TimeoutExpired as e:
+            raise HostFault(f"the scoring process took over {timeout} s") from e
+        except OSError as e:
+            raise HostFault(f"the scoring process could not start ({e})") from e
+        finally:
+            out_of_memory = sandbox.out_of_memory()
+            sandbox.close()
         if done.returncode != 0 or not result.is_file():
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"exit status {done.returncode}"
             if log is not None:
                 log.error("hidden-test scoring failed: %s", done.stderr[-3000:])
-            return {g: {"failures": [f"the grader could not score this cell ({reason[:300]})"], "flags": []}
-                    for g in plans}
-        return json.loads(result.read_text())
+            reason = jail_failure(done.stderr)
+            if reason:
+                raise HostFault(f"the scoring process could not start ({reason})")
+            if out_of_memory:
+                raise HostFault(f"the scoring process ran out of its {memory_bytes / 2**30:g} GiB")
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
+        answer = json.loads(result.read_text())
+        return answer["verdicts"], answer["peak_bytes"]
+
+
+def scoring_readable(kept, settings):
+    """What the scoring process may read besides Python: the exports, the grader, its data and drawings."""
+    from ..datasets.download import MANIFEST_PATH, data_dir
+    from .drawings import grading_set
+
+    package = Path(__file__).resolve().parents[1]
+    return [Path(kept), package, data_dir(), MANIFEST_PATH, grading_set((settings or {}).get("drawings"))]
+
+
+def scoring_env():
+    from ..datasets.download import data_dir
+
+    return {"TF_CPP_MIN_LOG_LEVEL": "3", "AUTOGRADER_DATA_DIR": str(data_dir()), "OMP_NUM_THREADS": "",
+            "PYTHONHASHSEED": "0"}
 
 
 def check_in_clean_process(block, namespace, where="the hidden test", timeout=900, secret=None):
@@ -564,52 +569,25 @@ def check_in_clean_process(block, namespace, where="the hidden test", timeout=90
 
     The objects named by ``block`` are exported from ``namespace`` in this
     process (models saved, functions called on inputs chosen here), then a
-    fresh, jailed grader process loads the exports and decides. Returns the
+    fresh, jailed scoring process loads the exports and decides. Returns the
     failure messages (empty when every check passed). Only the decision is
     protected: this process is the student's, so it could change what it
     exports, or this function; see the README's section on otter.
     """
     from ..exchange import collect
+    from ..safe_files import copy_tree
 
-    exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-"))
-    try:
-        folder = exchange / "00"
+    with tempfile.TemporaryDirectory(prefix="autograder-exchange-") as tmp:
+        written, kept = Path(tmp) / "written" / "00", Path(tmp) / "kept" / "00"
         secret = secret or os.environ.get("AUTOGRADER_SECRET")
         key = hashlib.sha256(f"{secret}/{where}".encode()).digest() if secret else os.urandom(32)
         seed = int.from_bytes(key[:8], "big")
-        plan(block, seed, folder, write=True, where=where)
-        collect(namespace, folder / "request.json")
-        plans = {"cell": {"source": block, "seed": seed, "folder": str(folder), "where": where}}
-        return score_in_fresh_process(plans, exchange, timeout)["cell"]["failures"]
-    finally:
-        shutil.rmtree(exchange, ignore_errors=True)
-
-
-def _errors_first(outputs):
-    """An error or stderr output first: nbgrader's determine_grade stops at the first
-    error *or* the first execute_result, so a value printed before an error
-    would otherwise earn partial credit."""
-    failing = [o for o in outputs if o.get("output_type") == "error" or
-               (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    return failing[:1] + [o for o in outputs if o is not (failing[0] if failing else None)]
-
-
-@functools.lru_cache(maxsize=1)
-def _jail_available():
-    from ..sandbox import bwrap_works
-
-    return bwrap_works()
-
-
-def _jail(command, readable, writable):
-    """The scoring process, read-only with no network: it reads files a student wrote."""
-    args = ["bwrap", "--die-with-parent", "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc",
-            "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in readable:
-        args += ["--ro-bind", str(path), str(path)]
-    for path in writable:
-        args += ["--bind", str(path), str(path)]
-    return args + ["--"] + command
+        plan(block, seed, written, write=True, where=where)
+        collect(namespace, written / "request.json")
+        copy_tree(written, kept)
+        plans = {"cell": {"block": block, "seed": seed, "folder": str(kept), "where": where}}
+        verdicts, _ = score_in_fresh_process(plans, kept.parent, timeout=timeout, jail="auto")
+        return verdicts["cell"]["failures"]
 
 
 if __name__ == "__main__":

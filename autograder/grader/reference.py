@@ -1,0 +1,156 @@
+"""The check before a class: each grading host first grades the worksheet's reference solution.
+
+The reference is what a student who wrote the solutions would hand in (the
+solution without its hidden tests), sanitized as nbgrader sanitizes every
+submission, then run exactly as a student's notebook is run on that host
+(`worker.execute`). It must reach full marks; if it does not, the host is at
+fault and grades nothing of that worksheet. The verdict is cached on the host,
+per host and per version: the kit, the libraries, the reference and its files,
+and the configuration.
+
+The time the reference took sets the host's budget for each student's
+notebook: `ReferenceRun.budget_factor` times it, plus `startup_allowance` for
+a kernel that starts slowly, never more than the course's
+`SandboxedExecute.notebook_timeout`. An endless loop then holds a worker
+about three times as long as the solution takes, not the course's upper bound.
+"""
+
+import copy
+import hashlib
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from traitlets import Float, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .. import kit
+from .worker import Payload, execute, pack
+
+REFERENCE_STUDENT = "reference"
+
+
+class ReferenceRun(LoggingConfigurable):
+    """How the reference run sets a host's time budget, and where hosts keep its verdict."""
+
+    budget_factor = Float(3.0, help="A student's notebook may take this many times the reference's time.").tag(config=True)
+    startup_allowance = Float(30.0, help="Seconds added to the budget for a kernel that starts slowly.").tag(config=True)
+    cache_dir = Unicode("", help="Where a host keeps its verdicts (default: ~/.cache/autograder/reference).").tag(config=True)
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    host: str
+    reason: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    budget: float = 0.0
+    cells: list = field(default_factory=list)
+
+    @property
+    def problem(self):
+        return "" if self.ok else f"the reference solution did not reach full marks on {self.host}: {self.reason}"
+
+
+def reference_notebook(config, assignment_id):
+    """``(notebook, folder of its files)``: the solution as a student would hand it in, sanitized by nbgrader's steps."""
+    import nbformat
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    from ..grading_run import build_steps
+
+    coursedir = CourseDirectory(config=config)
+    folder = Path(coursedir.format_path(coursedir.source_directory, ".", assignment_id))
+    nb = nbformat.read(folder / f"{assignment_id}.ipynb", as_version=4)
+    nb, _ = ClearHiddenTests(config=config).preprocess(copy.deepcopy(nb), {})
+    resources = {"unique_key": assignment_id, "nbgrader": {"db_url": coursedir.db_url, "assignment": assignment_id,
+                                                           "notebook": assignment_id, "student": REFERENCE_STUDENT}}
+    for step in build_steps(config.Autograde.sanitize_preprocessors, config=config):
+        nb, resources = step(nb, resources)
+    return nb, folder
+
+
+def reference_payload(config, assignment_id, timeout):
+    """The payload of the reference run: run with the course's whole budget (there is none yet)."""
+    import nbformat
+
+    nb, folder = reference_notebook(config, assignment_id)
+    drawings = config.get("PlanHiddenTests", {}).get("drawings")
+    return Payload(assignment=assignment_id,
+                   nbgrader={"student": REFERENCE_STUDENT, "assignment": assignment_id, "notebook": assignment_id},
+                   notebook=nbformat.writes(nb), files=pack(folder, skip={f"{assignment_id}.ipynb"}),
+                   config=json.loads(json.dumps(config, default=str)), timeout=timeout,
+                   drawings=pack(drawings) if drawings else b"")
+
+
+def budget(config, seconds):
+    """The time a student's notebook may take on a host whose reference took ``seconds``."""
+    settings = ReferenceRun(config=_config(config))
+    ceiling = float(config.get("SandboxedExecute", {}).get("notebook_timeout", 1800))
+    return round(min(ceiling, settings.budget_factor * seconds + settings.startup_allowance), 1)
+
+
+def _config(plain):
+    from traitlets.config import Config
+
+    return plain if isinstance(plain, Config) else Config(plain)
+
+
+def judge(answer, config):
+    """The verdict on a reference run's `Answer`."""
+    import nbformat
+
+    from ..grading_run import Record, report
+
+    if answer.host_fault or answer.notebook is None:
+        return Verdict(False, answer.host, answer.host_fault or answer.error or "it returned nothing")
+    nb = nbformat.reads(answer.notebook, as_version=4)
+    seen = report(nb)
+    record = Record.from_metadata(nb.metadata.get("autograder"))
+    lost = [f"{c['name']} {c['score']:g}/{c['max_score']:g} ({c['message'][:200]})" for c in seen["cells"]
+            if c["score"] < c["max_score"]]
+    reason = record.fault.reason if record.fault else "; ".join(lost[:3])
+    ok = not record.fault and not lost and seen["max_score"] > 0
+    return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
+                   record.seconds, budget(config, record.seconds), seen["cells"])
+
+
+def cache_path(payload):
+    """Where this host keeps its verdict on ``payload``: one file per host and version."""
+    from .. import host
+
+    settings = ReferenceRun(config=_config(payload.config))
+    folder = Path(settings.cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                  / "autograder" / "reference")
+    versions = json.dumps(host.versions(), sort_keys=True)
+    key = hashlib.sha256(f"{socket.gethostname()}\0{kit.package_digest()}\0{versions}\0{payload.digest()}"
+                         .encode()).hexdigest()[:24]
+    return folder / f"{payload.assignment}-{key}.json"
+
+
+def reference(payload):
+    """The verdict of this host on the reference ``payload``: cached, else run now (a Dask task too)."""
+    path = cache_path(payload)
+    if path.is_file():
+        try:
+            return asdict(Verdict(**json.loads(path.read_text())))
+        except (ValueError, TypeError):
+            pass
+    verdict = judge(execute(payload), payload.config)
+    if verdict.ok:  # a failure is never cached: the host may be mended
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".{os.getpid()}.tmp")
+        staging.write_text(json.dumps(asdict(verdict)))
+        os.replace(staging, path)
+    return asdict(verdict)
+
+
+def check_here(config, assignment_id, timeout):
+    """This host's verdict on ``assignment_id`` (for `autograder grade`)."""
+    return Verdict(**reference(reference_payload(config, assignment_id, timeout)))
+

@@ -1,0 +1,219 @@
+"""What a grading host does with one sanitized notebook: here for `grade`, on a Dask worker for `grade-all`.
+
+A `Payload` carries everything a run needs, as bytes and plain data, so a
+host needs no shared file system: the sanitized notebook, the files beside
+it, the course's whole configuration, the instructor's drawings when the
+course names its own, and a time limit. `execute` runs the grading run's
+execution steps (`grading_run.run_steps`) in a child process with a hard
+time limit and returns an `Answer`: the executed notebook, or the reason
+there is none, with the owner of that reason. `reference` runs the same for
+the worksheet's reference solution and keeps the verdict on the host.
+
+Runners (`LocalRunner` here, grade-all's Dask dispatcher) put a payload
+through `execute` from inside nbgrader's Autograde pass (`pipeline.GradingRun`).
+"""
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import host
+from ..grading_run import HostFault
+from ..safe_files import copy_tree
+from ..sandbox import jail_problem
+
+MAX_UNPACKED_BYTES = 2 * 2**30
+
+
+@dataclass
+class Payload:
+    assignment: str
+    nbgrader: dict  # student, assignment, notebook
+    notebook: str  # the sanitized notebook, as JSON
+    files: bytes  # zip of the files beside it
+    config: dict  # the course's whole configuration
+    timeout: float  # seconds the whole run may take on the host
+    drawings: bytes = b""  # zip of the instructor's drawings, when the course names a folder of its own
+
+    @classmethod
+    def of(cls, nb, resources, config, timeout):
+        """The payload of the notebook an Autograde pass is at (``resources`` from nbgrader)."""
+        import nbformat
+
+        info = resources["nbgrader"]
+        drawings = config.get("PlanHiddenTests", {}).get("drawings")
+        return cls(
+            assignment=info["assignment"],
+            nbgrader={k: info[k] for k in ("student", "assignment", "notebook")},
+            notebook=nbformat.writes(nb),
+            files=pack(resources["metadata"]["path"], skip={f"{info['notebook']}.ipynb"}),
+            config=plain_config(config),
+            timeout=timeout,
+            drawings=pack(drawings) if drawings else b"",
+        )
+
+    def digest(self):
+        import hashlib
+
+        h = hashlib.sha256()
+        for part in (self.assignment, json.dumps(self.nbgrader, sort_keys=True), self.notebook, self.files,
+                     json.dumps(self.config, sort_keys=True, default=str), self.drawings):
+            h.update(part if isinstance(part, bytes) else part.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+
+@dataclass
+class Answer:
+    host: str
+    device: str
+    notebook: str | None = None
+    error: str = ""  # why there is no notebook
+    host_fault: str = ""  # the host's reason: nothing may be saved
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def plain_config(config):
+    """A traitlets Config as plain JSON data (what a worker rebuilds it from)."""
+    return json.loads(json.dumps(config, default=str))
+
+
+def pack(folder, skip=()):
+    """The regular files of ``folder`` as zip bytes (links and special files left out), without ``skip`` names."""
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="autograder-pack-") as tmp:
+        copy_tree(folder, tmp, skip=set(skip) | {".ipynb_checkpoints"})
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(tmp).as_posix())
+    return buffer.getvalue()
+
+
+def unpack(data, dest, max_bytes=MAX_UNPACKED_BYTES):
+    """Write a payload zip into ``dest``: no path outside it, no more than ``max_bytes`` in all."""
+    dest = Path(dest).resolve()
+    total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.infolist():
+            target = (dest / member.filename).resolve()
+            if dest not in target.parents or member.is_dir():
+                continue
+            total += member.file_size
+            if total > max_bytes:
+                raise ValueError(f"the payload unpacks to more than {max_bytes:,} bytes")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+
+
+def host_problem(config):
+    """Why this host cannot grade with ``config``: its data or its jail, or ''."""
+    from .heldout import data_problem
+
+    problem = data_problem()
+    if not problem and config.get("SandboxedExecute", {}).get("sandbox", "bwrap") != "none":
+        jail = jail_problem()
+        problem = f"{socket.gethostname()} cannot start the jail: {jail}" if jail else ""
+    return problem
+
+
+def execute(payload):
+    """Run the execution steps over ``payload`` in a child process; an `Answer` (never raises)."""
+    started = time.perf_counter()
+    answer = Answer(host=socket.gethostname(), device=host.device())
+    answer.host_fault = host_problem(payload.config)
+    if answer.host_fault:
+        return answer
+    with tempfile.TemporaryDirectory(prefix="autograder-worker-") as tmp:
+        work = Path(tmp) / payload.assignment
+        work.mkdir()
+        config = dict(payload.config)
+        try:
+            unpack(payload.files, work)
+            if payload.drawings:
+                drawings = Path(tmp) / "drawings"
+                unpack(payload.drawings, drawings)
+                config["PlanHiddenTests"] = {**config.get("PlanHiddenTests", {}), "drawings": str(drawings)}
+        except (ValueError, zipfile.BadZipFile, OSError) as e:
+            answer.host_fault = f"the payload could not be unpacked on {answer.host} ({e})"
+            return answer
+        job, out = Path(tmp) / "job.json", Path(tmp) / "out.ipynb"
+        job.write_text(json.dumps({"notebook": payload.notebook, "config": config, "path": str(work),
+                                   "unique_key": payload.nbgrader["notebook"], "nbgrader": payload.nbgrader}))
+        command = [sys.executable, "-I", "-m", "autograder.grader.worker", str(job), str(out)]
+        # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
+        prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+        proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                errors="replace", start_new_session=True, cwd=tmp)
+        try:
+            _, err = proc.communicate(timeout=payload.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            answer.host_fault = f"grading took over {payload.timeout:g} s on {answer.host} and was stopped"
+            return answer
+        if config.get("SandboxedExecute", {}).get("show_kernel_output"):
+            sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
+        if proc.returncode != 0 or not out.is_file():
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            answer.host_fault = (f"the grading process failed on {answer.host} "
+                                 f"({(lines[-1] if lines else f'exit status {proc.returncode}')[:300]})")
+        else:
+            answer.notebook = out.read_text()
+    answer.seconds = round(time.perf_counter() - started, 1)
+    return answer
+
+
+def execute_job(job_file, out_file):
+    """In the child process: the course's execution steps over the unpacked notebook."""
+    import nbformat
+    from traitlets.config import Config
+
+    from ..grading_run import build_steps, run_steps
+    from ..pipeline import execution_steps
+
+    job = json.loads(Path(job_file).read_text())
+    config = Config(job["config"])
+    nb = nbformat.reads(job["notebook"], as_version=4)
+    resources = {"metadata": {"path": job["path"]}, "unique_key": job["unique_key"], "nbgrader": job["nbgrader"]}
+    nb, _ = run_steps(nb, resources, build_steps(execution_steps(config), config=config))
+    Path(out_file).write_text(nbformat.writes(nb))
+
+
+def executed_notebook(answer):
+    """The executed notebook of an `Answer`, with the host that ran it; raises HostFault for the host's faults."""
+    import nbformat
+
+    if answer.host_fault:
+        raise HostFault(answer.host_fault)
+    if answer.notebook is None:
+        raise HostFault(answer.error or "the grading host returned nothing")
+    nb = nbformat.reads(answer.notebook, as_version=4)
+    nb.metadata.setdefault("autograder", {})["host"] = answer.host
+    return nb
+
+
+class LocalRunner:
+    """`pipeline.GradingRun`'s runner for `autograder grade`: the payload runs in a child process here."""
+
+    def __init__(self, config, timeout):
+        self.config, self.timeout = config, timeout
+
+    def run(self, nb, resources):
+        return executed_notebook(execute(Payload.of(nb, resources, self.config, self.timeout))), resources
+
+
+if __name__ == "__main__":
+    execute_job(sys.argv[1], sys.argv[2])

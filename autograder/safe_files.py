@@ -1,0 +1,247 @@
+"""Reading what a student or a student's code wrote, without following anything they planted.
+
+Every file the grader takes from a student (a submission folder, a notebook,
+the files a jailed kernel wrote back) is opened through a folder descriptor
+with ``O_NOFOLLOW`` at every step, must be a regular file, and is read up to
+a size cap. Links, devices, pipes and sockets are refused with a reason, as
+are names a terminal or a log would show wrongly. Flatpak's portals read
+files from sandboxes the same way.
+"""
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_NAME = 255
+
+
+class Refused(ValueError):
+    """A file the grader will not read; the message says why, in one sentence."""
+
+
+def _bad_name(name):
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME or not name.isprintable() or name in (".", ".."):
+        return "its name is not a plain file name"
+    return ""
+
+
+def _open_beneath(base, relative, flags):
+    """An fd for ``base/relative``, every component opened without following links."""
+    parts = Path(relative).parts
+    if not parts or any(p in ("..", "/") for p in parts):
+        raise Refused(f"{relative} is not a path inside {base}")
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as e:
+                raise Refused(f"{relative}: {part} is not a folder ({os.strerror(e.errno)})") from None
+            os.close(fd)
+            fd = child
+        try:
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=fd)
+        except OSError as e:
+            raise Refused(f"{relative} cannot be opened ({os.strerror(e.errno)}; links are not followed)") from None
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path, max_bytes, base=None):
+    """The bytes of the regular file ``path`` (relative to ``base`` when given), at most ``max_bytes``.
+
+    Raises FileNotFoundError when there is nothing there, Refused for a link,
+    a special file or one over the cap.
+    """
+    path = Path(path)
+    if base is None:
+        base, path = path.parent, Path(path.name)
+    if not os.path.lexists(Path(base) / path):
+        raise FileNotFoundError(str(Path(base) / path))
+    fd = _open_beneath(base, path, os.O_RDONLY)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(f"{path} is not a regular file")
+        if info.st_size > max_bytes:
+            raise Refused(f"{path} is {info.st_size:,} bytes, over the {max_bytes:,} the grader reads")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise Refused(f"{path} grew past the {max_bytes:,} bytes the grader reads")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path, max_bytes, base=None):
+    return read_bytes(path, max_bytes, base).decode("utf-8", "replace")
+
+
+@dataclass
+class CopyReport:
+    """What a safe copy took and what it refused, with reasons."""
+
+    copied: list = field(default_factory=list)
+    refused: list = field(default_factory=list)  # (relative path, reason)
+
+    def reasons(self):
+        return [f"{name}: {reason}" for name, reason in self.refused]
+
+
+# What a submission folder may hold: data files and drawings, not datasets or models of a gigabyte.
+MAX_FILE_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 256 * 2**20
+
+
+def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, max_files=10_000,
+              skip=()):
+    """Copy the regular files and folders of ``source`` into ``dest``; refuse everything else.
+
+    Links are never followed (a link is refused, as are devices, pipes and
+    sockets), names must be plain, and each file and the whole copy are
+    capped. ``skip`` names (at any depth) are left out without a reason.
+    """
+    source, dest = Path(source), Path(dest)
+    report = CopyReport()
+    total = 0
+    dest.mkdir(parents=True, exist_ok=True)
+    pending = [Path()]
+    while pending:
+        relative = pending.pop()
+        try:
+            fd = _open_beneath(source, relative, os.O_RDONLY | os.O_DIRECTORY) if relative.parts else \
+                os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (Refused, OSError) as e:
+            report.refused.append((str(relative), str(e)))
+            continue
+        try:
+            with os.scandir(fd) as entries:
+                listing = sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in entries)
+        finally:
+            os.close(fd)
+        for entry_name, mode in listing:
+            name = relative / entry_name
+            if entry_name in skip:
+                continue
+            why = _bad_name(entry_name)
+            if not why:
+                if stat.S_ISDIR(mode):
+                    (dest / name).mkdir(exist_ok=True)
+                    pending.append(name)
+                    continue
+                why = "" if stat.S_ISREG(mode) else ("it is a link, which the grader does not follow"
+                                                      if stat.S_ISLNK(mode) else "it is not a regular file")
+            if not why and len(report.copied) >= max_files:
+                why = f"the submission has more than {max_files:,} files"
+            if not why:
+                try:
+                    data = read_bytes(name, min(max_file_bytes, max_total_bytes - total), base=source)
+                except Refused as e:
+                    why = str(e).split(": ", 1)[-1] if str(e).startswith(str(name)) else str(e)
+                except OSError as e:
+                    why = os.strerror(e.errno) if e.errno else type(e).__name__
+            if why:
+                report.refused.append((name.as_posix(), why))
+                continue
+            (dest / name).write_bytes(data)
+            total += len(data)
+            report.copied.append(name.as_posix())
+    return report
+
+
+# --- notebooks --------------------------------------------------------------------------
+
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+MAX_CELLS = 2_000
+MAX_ATTACHMENT_BYTES = 2 * 2**20  # per cell; larger attachments are dropped
+CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _text(value):
+    """A cell's source or an output's text as nbformat allows it: a string or a list of strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return None
+
+
+def repair_notebook(data):
+    """``(notebook dict, notes)``: ``data`` made a valid nbformat 4 notebook, or Refused.
+
+    Outputs are dropped (grading runs the notebook anew), sources must be
+    text, oversized attachments and unknown cell types go, with a note each.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise Refused("it has no list of cells")
+    if data.get("nbformat") != 4:
+        raise Refused(f"it is not an nbformat 4 notebook (nbformat {data.get('nbformat')!r})")
+    if len(data["cells"]) > MAX_CELLS:
+        raise Refused(f"it has {len(data['cells']):,} cells, more than the {MAX_CELLS:,} the grader reads")
+    notes, cells = [], []
+    for number, cell in enumerate(data["cells"], start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
+            notes.append(f"cell {number} is not a code, markdown or raw cell and was left out")
+            continue
+        source = _text(cell.get("source", ""))
+        if source is None:
+            notes.append(f"cell {number}'s source was not text and was emptied")
+            source = ""
+        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        if not isinstance(metadata.get("nbgrader", {}), dict):
+            metadata = {k: v for k, v in metadata.items() if k != "nbgrader"}
+        fixed = {"cell_type": cell["cell_type"], "metadata": metadata, "source": source}
+        if isinstance(cell.get("id"), str) and 1 <= len(cell["id"]) <= 64:
+            fixed["id"] = cell["id"]
+        if cell["cell_type"] == "code":
+            fixed.update(outputs=[], execution_count=None)
+        attachments = cell.get("attachments")
+        if cell["cell_type"] != "code" and isinstance(attachments, dict) and attachments:
+            if len(json.dumps(attachments)) <= MAX_ATTACHMENT_BYTES:
+                fixed["attachments"] = attachments
+            else:
+                notes.append(f"cell {number}'s attachments are over {MAX_ATTACHMENT_BYTES // 2**20} MB and "
+                             "were left out")
+        cells.append(fixed)
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    minor = data.get("nbformat_minor") if isinstance(data.get("nbformat_minor"), int) else 4
+    notebook = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": min(max(minor, 4), 5)}
+    if minor >= 5 and not all("id" in c for c in cells):
+        notebook["nbformat_minor"] = 4
+        for c in cells:
+            c.pop("id", None)
+    return notebook, notes
+
+
+def read_notebook(path, max_bytes=MAX_NOTEBOOK_BYTES, base=None):
+    """``(NotebookNode, notes)`` of the notebook file at ``path``: read safely, repaired, validated.
+
+    Raises Refused, with one sentence, for anything that is not a notebook
+    the grader can run; FileNotFoundError when there is no file.
+    """
+    import nbformat
+
+    data = read_bytes(path, max_bytes, base)
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Refused("it is not UTF-8 text") from None
+    except RecursionError:
+        raise Refused("its JSON is nested too deeply") from None
+    except ValueError as e:
+        raise Refused(f"it is not valid JSON ({str(e).splitlines()[0][:120]})") from None
+    fixed, notes = repair_notebook(parsed)
+    nb = nbformat.from_dict(fixed)
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as e:
+        raise Refused(f"it does not follow the notebook format ({str(e.message)[:160]})") from None
+    return nb, notes

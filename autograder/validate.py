@@ -1,0 +1,117 @@
+"""JupyterLab's Validate button, speaking like `autograder check`.
+
+nbgrader's Validate runs a fixed list of steps (its Execute, with its own
+kernel settings) and shows each failed cell's raw traceback, in which the
+message a student needs comes after the kit's own frames. Here:
+
+- `CheckValidator` is nbgrader's `Validator` whose run is the course's check
+  run (`student_check.run_check`: the configuration, the jail where it works,
+  the check steps) and whose error for a failed test is check's one message:
+  which test, which cell, what to do, never a traceback;
+- a Jupyter server extension answers Validate's request
+  (``/assignments/validate``) with the validator class the course names in
+  nbgrader_config.py (`ValidateAssignment.validator_class`), in place of
+  nbgrader's own `validate_assignment` extension, which the kit's
+  server configuration disables (`autograder lab`, and the student kit's
+  ``jupyter_server_config.d/nbgrader_autograder.json``).
+"""
+
+import json
+import os
+from pathlib import Path
+
+from nbgrader.validator import Validator
+from traitlets import Type
+from traitlets.config import LoggingConfigurable
+
+from . import safe_files
+from .grading_run import cell_messages, wrap
+
+SERVER_EXTENSIONS = {"nbgrader.server_extensions.validate_assignment": False, "autograder.validate": True}
+
+
+class CheckValidator(Validator):
+    """nbgrader's Validator, running the course's check steps and giving check's messages."""
+
+    _path = None
+    _messages = None
+
+    def validate(self, filename):
+        self._path = Path(filename).resolve()
+        return super().validate(filename)
+
+    def _preprocess(self, nb):
+        from .student_check import check_config, run_check
+
+        config = check_config(self._path)
+        config.merge(self.config)  # what the server's own configuration adds
+        nb = run_check(nb, self._path.parent, self._path.stem, config)
+        self._messages = cell_messages(nb)
+        return nb
+
+    def _extract_error(self, cell):
+        name = cell.metadata.get("nbgrader", {}).get("grade_id")
+        message = (self._messages or {}).get(name)
+        if not message:
+            return super()._extract_error(cell)
+        return wrap(f"{name}: {message}", self.width)
+
+
+class ValidateAssignment(LoggingConfigurable):
+    """The Validate button's settings, read from nbgrader_config.py."""
+
+    validator_class = Type(Validator, klass=Validator,
+                           help="The Validator that JupyterLab's Validate button runs.").tag(config=True)
+
+
+def _handler_class():
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.base.handlers import JupyterHandler
+    from nbgrader.apps import NbGrader
+    from tornado import web
+
+    class ValidateHandler(JupyterHandler):
+        """``POST /assignments/validate?path=...``, answered as nbgrader's own handler answers it."""
+
+        def load_config(self):
+            app = NbGrader()
+            app.config_file_paths.append([os.getcwd(), *jupyter_config_path()])
+            app.load_config_file()
+            return app.config
+
+        def validate_notebook(self, path):
+            root = Path(self.settings["root_dir"]).resolve()
+            target = (root / path).resolve()
+            if not target.is_relative_to(root):
+                raise web.HTTPError(403, "Access denied: path outside allowed directory")
+            try:
+                config = self.load_config()
+                validator = ValidateAssignment(config=config).validator_class(config=config)
+                return {"success": True, "value": validator.validate(str(target))}
+            except safe_files.Refused as e:
+                return {"success": False, "value": f"{target.name} is not a notebook the grader can run: {e}."}
+            except Exception as e:  # one sentence for the student; the traceback goes to the server's log
+                self.log.exception("Validate failed on %s", target)
+                return {"success": False, "value": f"Validate could not run {target.name}: "
+                                                   f"{type(e).__name__}: {str(e).strip()[:300]}"}
+
+        @web.authenticated
+        def post(self):
+            try:
+                path = self.get_argument("path")
+            except web.MissingArgumentError:
+                path = self.get_json_body()["path"]
+            self.finish(json.dumps(self.validate_notebook(path)))
+
+    return ValidateHandler
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "autograder.validate"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    from jupyter_server.utils import url_path_join
+
+    base = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(".*$", [(url_path_join(base, r"/assignments/validate"), _handler_class())])
