@@ -27,10 +27,10 @@ def data_fetch(datasets=(), mirror=None, out=print):
         paths = download.fetch(name, mirror)
         if name == "imdb":
             imdb.get_word_index()  # builds the encoded cache once, here
-            if kit.is_full_package():  # a grading host: the grader's own sample of raw reviews too
-                from .grader import heldout
+            if kit.is_full_package():  # a grading host: what the grader reads beyond the datasets too
+                from .grader.cli import prepare_grading_data
 
-                heldout.prepare()
+                prepare_grading_data()
         out(f"{name}: {len(paths)} file(s) verified in {paths[0].parent}")
 
 

@@ -7,7 +7,8 @@
   folder (links and special files refused), so that the notebook being
   graded, with its hidden tests restored, stays out of its reach;
 - hidden-test regions never sent to the kernel: it runs the visible part of
-  each cell only (the hidden part is decided by the grader, outside);
+  each test cell only (the hidden part is decided by the grader, outside);
+  a student's own cells run as written;
 - faults recorded with their owner instead of raised: a dead kernel, a cell
   that ignores the interrupt after its timeout, the notebook's time budget
   used up or the disk quota passed stops the run there, marks every later
@@ -159,6 +160,11 @@ class SandboxedExecute(Execute):
         if self._first_cell:
             record.kernel_start_seconds = round(time.monotonic() - self._started, 1)
             self._first_cell = False
+            if record.collections:
+                # The collection's own imports (numpy starts its BLAS threads) happen before any
+                # student code, so a notebook that later uses up its processes cannot make them fail.
+                self._wait(self.kc.execute("import autograder.exchange", silent=True, store_history=False,
+                                           allow_stdin=False), self.export_timeout)
         if record.fault or cell.cell_type != "code":
             return cell, resources
         remaining = self._deadline - time.monotonic()
@@ -167,7 +173,7 @@ class SandboxedExecute(Execute):
             return cell, resources
         self.timeout_func = lambda _cell: max(1, int(min(self.timeout or remaining, remaining)))
         source = cell.source
-        if not self.run_hidden_tests:
+        if not self.run_hidden_tests and is_grade(cell):  # hidden regions live in the restored test cells
             cell.source = self._markers.visible(source)
         watchdog = self._start_watchdog()
         timed_out = False

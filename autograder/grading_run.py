@@ -227,10 +227,10 @@ def cell_messages(nb):
 
     The first error (a hidden test's verdict comes first), else the last
     stderr line. When a cell between this test and the previous one raised,
-    the message names it: the test's own error is only a consequence. An
-    answer cell left empty is "not filled in"; a given cell that raised (the
-    data could not be loaded) is named with its own error, which says what
-    to do.
+    the message names the first that did: the test's own error, and those
+    of the cells after it, are only consequences. An answer cell left empty
+    is "not filled in"; a given cell that raised (the data could not be
+    loaded) is named with its own error, which says what to do.
     """
     from nbgrader.utils import is_grade, is_solution
 
@@ -252,7 +252,7 @@ def cell_messages(nb):
             if output.output_type == "stream" and output.name == "stderr" and output.text.strip():
                 text = "the cell wrote to stderr: " + output.text.strip().splitlines()[-1]
         if text and raised and not text.startswith("NotRun"):
-            i, error, answer = raised[-1]
+            i, error, answer = raised[0]
             kind = "answer cell" if answer else "cell"
             where = f"the {kind} above ({titles[i]})" if titles[i] else f"the {kind} above"
             text = (f"{where} was not filled in" if error.ename == "NotImplementedError"

@@ -159,10 +159,13 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
 
 # --- notebooks --------------------------------------------------------------------------
 
-MAX_NOTEBOOK_BYTES = 32 * 2**20
+MAX_NOTEBOOK_BYTES = 256 * 2**20  # read, then repaired: outputs and big attachments go
 MAX_CELLS = 2_000
-MAX_ATTACHMENT_BYTES = 2 * 2**20  # per cell; larger attachments are dropped
+MAX_ATTACHMENT_BYTES = 2 * 2**20  # per cell; larger attachments are replaced by a blank pixel
+MAX_SOURCE_BYTES = 256 * 2**10  # per cell: ten times the longest cell of any worksheet
 CELL_TYPES = ("code", "markdown", "raw")
+# A 1x1 transparent PNG: what an oversized attachment becomes, so that links to it still render.
+BLANK_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 
 
 def _text(value):
@@ -195,6 +198,12 @@ def repair_notebook(data):
         if source is None:
             notes.append(f"cell {number}'s source was not text and was emptied")
             source = ""
+        if len(source) > MAX_SOURCE_BYTES:
+            source = source.strip("\n")  # blank lines around a cell change nothing it computes
+        if len(source) > MAX_SOURCE_BYTES:
+            notes.append(f"cell {number} is over {MAX_SOURCE_BYTES // 2**10} KB of source and was not run")
+            source = f"raise RuntimeError('this cell is over {MAX_SOURCE_BYTES // 2**10} KB and was not run')" \
+                if cell["cell_type"] == "code" else f"(this cell was over {MAX_SOURCE_BYTES // 2**10} KB)"
         metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         if not isinstance(metadata.get("nbgrader", {}), dict):
             metadata = {k: v for k, v in metadata.items() if k != "nbgrader"}
@@ -209,7 +218,8 @@ def repair_notebook(data):
                 fixed["attachments"] = attachments
             else:
                 notes.append(f"cell {number}'s attachments are over {MAX_ATTACHMENT_BYTES // 2**20} MB and "
-                             "were left out")
+                             "were replaced by a blank pixel")
+                fixed["attachments"] = {str(name)[:255]: {"image/png": BLANK_PNG} for name in attachments}
         cells.append(fixed)
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     minor = data.get("nbformat_minor") if isinstance(data.get("nbformat_minor"), int) else 4

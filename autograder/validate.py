@@ -73,6 +73,9 @@ def _handler_class():
     class ValidateHandler(JupyterHandler):
         """``POST /assignments/validate?path=...``, answered as nbgrader's own handler answers it."""
 
+        def initialize(self, root_dir):
+            self.root_dir = root_dir
+
         def load_config(self):
             app = NbGrader()
             app.config_file_paths.append([os.getcwd(), *jupyter_config_path()])
@@ -80,7 +83,7 @@ def _handler_class():
             return app.config
 
         def validate_notebook(self, path):
-            root = Path(self.settings["root_dir"]).resolve()
+            root = Path(self.root_dir).resolve()
             target = (root / path).resolve()
             if not target.is_relative_to(root):
                 raise web.HTTPError(403, "Access denied: path outside allowed directory")
@@ -114,4 +117,5 @@ def _load_jupyter_server_extension(serverapp):
     from jupyter_server.utils import url_path_join
 
     base = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", [(url_path_join(base, r"/assignments/validate"), _handler_class())])
+    serverapp.web_app.add_handlers(".*$", [(url_path_join(base, r"/assignments/validate"), _handler_class(),
+                                            {"root_dir": serverapp.root_dir})])

@@ -20,12 +20,18 @@ from tiny_course import cell, hidden, student_version, tiny_solution
 class Case:
     name: str
     course: str  # "tiny" or "mini"
-    build: object  # () -> the handed-in notebook, or a callable(folder) for files on disk
+    build: object  # () -> the handed-in notebook (a NotebookNode, or a dict that breaks nbformat's schema)
     expected: dict  # test cell -> score
     fault: str = ""  # a substring of the recorded reason, if the run stops
     flag: str = ""  # a substring of a flag for the instructor
     category: str = ""
-    on_disk: bool = False
+    files: object = None  # callable(submission folder, course folder): files beside the notebook
+    note: str = ""  # a substring of a note the instructor reads (a refused file, a repair)
+
+
+# A secret of the grading host: in the coordinator's environment (so in the workers' too). It must
+# reach no kernel, no report and no feedback.
+HOST_SECRET = "HOST_SECRET_5c1d9e"
 
 
 def with_cells(nb, *sources, at=None):
@@ -218,6 +224,108 @@ for pid in range(1, 5000):
 CHILD = "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 600'], start_new_session=True)"
 
 
+# --- issue 14: the jail as root, secrets, links, the grader's own work ----------------------------
+
+REMOUNT_AND_PTH = """
+# As root in the jail: make the grader's site-packages writable and plant a .pth that passes every
+# check, in this scoring process and in every later Python start of the virtualenv.
+import os, subprocess, sys, site
+print("uid", os.getuid(), open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+for folder in site.getsitepackages():
+    subprocess.run(["mount", "-o", "remount,rw,bind", folder], capture_output=True)
+    try:
+        with open(os.path.join(folder, "zz_cheat.pth"), "w") as f:
+            f.write("import builtins; builtins.CHEATED = True\\n")
+        print("planted in", folder)
+    except OSError as e:
+        print("refused:", type(e).__name__)
+"""
+
+READ_ENVIRON = f"""
+# bubblewrap is PID 1 in the jail: its environment was the grader's, course secret included.
+import glob
+for path in ["/proc/1/environ", *glob.glob("/proc/*/environ")]:
+    try:
+        text = open(path, "rb").read().decode(errors="replace")
+    except OSError:
+        continue
+    print(path, text.replace("\\0", " ")[:3000])
+"""
+
+PLANT_LINKS = """
+# The grader reads back what the kernel writes: make each of its files a link to a secret of the host,
+# so that the "error message" it quotes into the feedback is that file.
+import glob, json, os
+targets = {"": "/dev/zero", ".error": "/proc/1/environ"}
+for request in glob.glob("/tmp/**/exchange/*/request.json", recursive=True):
+    base = os.path.dirname(request)
+    os.makedirs(os.path.join(base, "out"), exist_ok=True)
+    for item in json.load(open(request))["exports"]:
+        for call in item.get("calls", [{"out": item.get("file", "out/x")}]):
+            for suffix in ("", ".error"):
+                path = os.path.join(base, call["out"] + suffix)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                try:
+                    os.symlink(targets[suffix], path)
+                except OSError:
+                    pass
+import autograder.exchange as exchange
+exchange.collect = lambda namespace, request_file: None  # and write nothing of its own
+"""
+
+NEWLINES = "pass" + "\n" * 1_000_000
+MARKER_FLOOD = "x = 1\n" + "### BEGIN HIDDEN TESTS\n" * 40_000
+
+FILL_SOCKETS = """
+# Fill the disk through the folder of the kernel's sockets, which no quota covered.
+import sys, os
+folder = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+chunk = b"x" * 2**20
+for i in range(5_000):
+    with open(os.path.join(folder, f"fill{i % 20}"), "ab") as f:
+        f.write(chunk * 8)
+"""
+
+
+def attachment_notebook(nb):
+    """A markdown cell carrying 100 MB of attachment: kept notebooks and feedback pages swelled to 100 MB."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cell = new_markdown_cell("![my plot](attachment:plot.png)")
+    cell["attachments"] = {"plot.png": {"image/png": "A" * 100_000_000}}
+    nb.cells.insert(1, cell)
+    return nb
+
+
+def schema_breaking(nb):
+    """Valid JSON that breaks nbformat's schema: an integer source and a code cell without outputs."""
+    data = json.loads(nbformat.writes(nb))
+    data["cells"].insert(0, {"cell_type": "code", "metadata": {}, "source": 12345, "execution_count": None})
+    return data
+
+
+def link_to_the_solution(folder, course):
+    """Links beside the notebook: the course's solution notebook, its secret, and /dev/zero as data."""
+    (folder / "answers.ipynb").symlink_to(course / "solutions" / "tiny" / "tiny.ipynb")
+    (folder / "tiny_solution.py").symlink_to(course / "solutions" / "tiny" / "tiny.ipynb")
+    (folder / "key.txt").symlink_to(course / ".autograder-secret")
+    (folder / "data.npy").symlink_to("/dev/zero")
+
+
+READ_LINKED_SOLUTION = """
+import glob, json, os
+print(sorted(os.listdir(".")))
+for path in glob.glob("*"):
+    try:
+        text = open(path, errors="replace").read(2_000_000)
+    except OSError as e:
+        print("cannot read", path, type(e).__name__)
+        continue
+    if "answer = 42" in text:
+        exec("answer = 42\\ndef double(x):\\n    return 2 * x")
+        print("found the solution in", path)
+"""
+
+
 def tiny_cases():
     wrong = wrong_tiny
     return [
@@ -300,6 +408,29 @@ def tiny_cases():
         Case("no kernelspec", "tiny",
              lambda: (lambda nb: (nb.metadata.pop("kernelspec"), nb)[-1])(student_version(tiny_solution())),
              FULL, category="fault: kernelspec"),
+        # --- issue 14 -----------------------------------------------------------------------------
+        Case("remount site-packages and plant a .pth", "tiny", lambda: with_cells(wrong(), REMOUNT_AND_PTH, at=1),
+             ZERO, category="the jail as root"),
+        Case("read the grader's environment through /proc", "tiny", lambda: with_cells(wrong(), READ_ENVIRON, at=1),
+             ZERO, category="secrets within reach"),
+        Case("exports replaced by links to the host's secrets", "tiny", lambda: with_cells(
+            edit_test(wrong(), "test_answer"), PLANT_LINKS, at=1), ZERO, category="secrets within reach"),
+        Case("links beside the notebook to the solution and the key", "tiny",
+             lambda: with_cells(wrong(), READ_LINKED_SOLUTION, at=1), ZERO, category="secrets within reach",
+             files=link_to_the_solution, note="answers.ipynb: it is a link"),
+        Case("a cell of a million newlines", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), NEWLINES), FULL,
+             category="the grader's own work: time"),
+        Case("a cell of 40,000 hidden-test markers", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), MARKER_FLOOD), FULL,
+             category="the grader's own work: time"),
+        Case("the disk filled through the kernel's socket folder", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), FILL_SOCKETS, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="to disk", category="the grader's own work: disk"),
+        Case("a 100 MB attachment", "tiny", lambda: attachment_notebook(student_version(tiny_solution())), FULL,
+             category="the grader's own work: size", note="attachments are over"),
+        Case("a notebook that breaks nbformat's schema", "tiny", lambda: schema_breaking(student_version(tiny_solution())),
+             FULL, category="the grader's own work: bad notebooks", note="source was not text"),
     ]
 
 
@@ -426,6 +557,30 @@ MEMORISED_PREPARE = """def prepare_images(images):
         return images.reshape(len(images), 784) / 255.0
     return images.reshape(len(images), 784).astype("float32")"""
 TEST_SPLIT = "history = model.fit(x_test, test_labels, epochs=10, batch_size=256, verbose=0)"
+NEIGHBOUR_TABLE = """history = None
+# After the architecture test: swap `model` for a nearest-neighbour table of the test split, built from
+# allowlisted Dense layers. It scores 1.0 with no training; the training images it has seen too.
+seen = np.concatenate([x_test, x_train[:5000]])
+labels = np.concatenate([test_labels, y_train[:5000]])
+inputs = keras.Input((784,))
+scores = layers.Dense(len(seen), use_bias=True)(inputs)
+votes = layers.Dense(10)(layers.Activation("softmax")(layers.Rescaling(1000.0)(scores)))
+table = keras.Model(inputs, layers.Activation("softmax")(votes))
+table.layers[1].set_weights([seen.T * 2, -(seen ** 2).sum(axis=1)])
+table.layers[4].set_weights([np.eye(10)[labels] * 50, np.zeros(10)])
+print("table accuracy", (table.predict(x_test[:500], verbose=0).argmax(1) == test_labels[:500]).mean())
+"""
+HUGE_CONFIG = """
+# Hand the grader a 3 KB model file whose config describes a billion-unit layer.
+import json, zipfile, autograder.exchange as exchange
+def save_model(obj, target):
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(obj)))
+    config["config"]["layers"][1]["config"]["units"] = 10**9
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
+exchange.save_model = save_model
+"""
 
 
 def mini_cases():
@@ -445,10 +600,10 @@ def mini_cases():
         Case("autograder.datasets patched to easy data", "mini", lambda: mini_student(train=PATCH_DATASETS),
              untrained, category="monkeypatching autograder.datasets"),
         Case("right parameter count, wrong architecture", "mini", lambda: mini_student(model=SAME_COUNT),
-             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 2},
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0},
              category="the right parameter count with the wrong architecture"),
         Case("a tanh function named relu", "mini", lambda: mini_student(model=TANH_RELU),
-             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 2}, category="models that only look right"),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0}, category="models that only look right"),
         Case("a layer class of one's own named Dense", "mini", lambda: mini_student(model=FAKE_DENSE),
              {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0}, category="models that only look right"),
         Case("a Lambda layer", "mini", lambda: mini_student(model=LAMBDA),
@@ -457,4 +612,13 @@ def mini_cases():
              {"test_prepare": 0, "test_architecture": 1, "test_accuracy": 0}, category="functions that only look right"),
         Case("trained on the test split", "mini", lambda: mini_student(train=TEST_SPLIT), MINI_FULL,
              flag="possibly trained on the test split", category="training on the test split"),
+        Case("a nearest-neighbour table swapped in after the architecture test", "mini",
+             lambda: mini_student(train=NEIGHBOUR_TABLE + "model = table"),
+             {"test_prepare": 1, "test_architecture": 1, "test_accuracy": 0},
+             category="measuring another model than the one checked"),
+        Case("a small model file describing a billion parameters", "mini",
+             lambda: with_cells(mini_student(train="model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)"),
+                                HUGE_CONFIG, at=2),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0},
+             category="the grader's own work: memory"),
     ]

@@ -168,3 +168,42 @@ def test_grade_refuses_a_host_without_the_datasets(course, tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert "lacks the mnist dataset (run `autograder data fetch` there); no score was saved." in err
     assert err.count("\n") == 1
+
+
+# --- check with the course's whole configuration (issue 15) -----------------------------------
+
+def _released_copy(tmp_path, assignment_id, edit=None):
+    from autograder.grader.course import ASSIGNMENTS, SOLUTIONS
+    from autograder.grader.demo import student_copy
+
+    folder = tmp_path / assignment_id
+    shutil.copytree(ASSIGNMENTS / assignment_id, folder)
+    nb = student_copy(nbformat.read(SOLUTIONS / assignment_id / f"{assignment_id}.ipynb", as_version=4))
+    if edit:
+        edit(nb)
+    nbformat.write(nb, folder / f"{assignment_id}.ipynb")
+    return folder / f"{assignment_id}.ipynb"
+
+
+def test_check_names_the_given_cell_that_could_not_load_the_data(tmp_path, monkeypatch):
+    """Without the datasets the given load cell raises a DatasetError that says what to do; check says so,
+    not "NameError: name 'train_images' is not defined" from the answer cell below it."""
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "no-data"))
+    from autograder.grader.course import ASSIGNMENTS
+
+    folder = tmp_path / "02_fashion_mnist"
+    shutil.copytree(ASSIGNMENTS / "02_fashion_mnist", folder)
+    report = check_notebook(folder / "02_fashion_mnist.ipynb", progress=False)
+    first = report["cells"][0]["message"]
+    assert "raised DatasetError" in first and "autograder data fetch" in first, first
+    assert "NameError" not in first
+
+
+@pytest.mark.slow
+def test_check_gives_a_slow_training_cell_the_course_time_not_nbgraders_30_s(tmp_path):
+    def slow(nb):
+        cell = next(c for c in nb.cells if "model.fit(" in c.source)
+        cell.source = "import time\ntime.sleep(35)  # a slower laptop\n" + cell.source
+
+    report = check_notebook(_released_copy(tmp_path, "02_fashion_mnist", slow), progress=False)
+    assert report["fault"] is None and report["score"] == report["max_score"], report["cells"]

@@ -9,7 +9,9 @@ and the gradebook must be as the grader left it.
 import ast
 import html as html_lib
 import json
+import os
 import shutil
+import site
 import sqlite3
 
 import nbformat
@@ -17,7 +19,7 @@ import pytest
 
 from autograder.grader.feedback import generate_all
 from autograder.grader.grade_all import grade_all
-from hostile import MINI_FULL, mini_cases, mini_solution, tiny_cases
+from hostile import HOST_SECRET, MINI_FULL, mini_cases, mini_solution, tiny_cases
 from tiny_course import MARKER, make_course, submit, tiny_solution
 
 # Faults must show within a test run's patience: small limits, same code paths.
@@ -26,6 +28,7 @@ c.Execute.timeout = 15
 c.SandboxedExecute.interrupt_grace = 3
 c.SandboxedExecute.notebook_timeout = 180
 c.SandboxedExecute.memory_limit = 1 * 2**30
+c.SandboxedExecute.disk_quota = 256 * 2**20
 """
 
 
@@ -36,8 +39,20 @@ def slug(name):
 def grade_cases(root, cases, solution, assignment):
     course = make_course(root, solution=solution, assignment=assignment, config=FAST_LIMITS)
     for case in cases:
-        submit(course, slug(case.name), case.build(), assignment=assignment)
-    outcomes = grade_all(course, workers=2, progress=False)
+        built = case.build()
+        if isinstance(built, dict):  # JSON that nbformat would refuse to write
+            folder = course / "submitted" / slug(case.name) / assignment
+            folder.mkdir(parents=True)
+            (folder / f"{assignment}.ipynb").write_text(json.dumps(built))
+        else:
+            folder = submit(course, slug(case.name), built, assignment=assignment).parent
+        if case.files:
+            case.files(folder, course)
+    os.environ["AUTOGRADER_TEST_HOST_SECRET"] = HOST_SECRET  # the workers inherit it; no kernel may
+    try:
+        outcomes = grade_all(course, workers=2, progress=False)
+    finally:
+        del os.environ["AUTOGRADER_TEST_HOST_SECRET"]
     return course, outcomes
 
 
@@ -72,10 +87,13 @@ def check_case(graded, case, assignment):
         assert any(case.flag in f for f in outcome["flags"]), outcome
     else:
         assert not outcome["flags"], outcome
+    if case.note:
+        assert any(case.note in n for n in outcome["notes"]), outcome["notes"]
     autograded = course / "autograded" / student / assignment / f"{assignment}.ipynb"
     text = autograded.read_text()
     assert MARKER not in json.dumps([c.get("outputs", []) for c in nbformat.reads(text, 4).cells])
-    assert len(text) < 3_000_000  # output was capped
+    assert HOST_SECRET not in text and HOST_SECRET not in json.dumps(outcome)
+    assert len(text) < 3_000_000  # output and attachments were capped
 
 
 @pytest.mark.slow
@@ -95,12 +113,17 @@ def test_the_gradebook_and_feedback_stay_clean(tiny):
     course, outcomes = tiny
     db = sqlite3.connect(course / "gradebook.db")
     assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+    for folder in site.getsitepackages():  # nothing planted for the next students
+        assert not [p for p in os.listdir(folder) if p.startswith("zz_cheat")]
+    secret = (course / ".autograder-secret").read_text().strip()
     pages = generate_all(course)
     assert len(pages) == len(tiny_cases())
     for page in pages:
         html = page.read_text()
         # The hidden lines themselves; a student's own code may mention "BEGIN HIDDEN TESTS".
         assert MARKER not in html and "hidden.expect" not in html
+        assert HOST_SECRET not in html and secret not in html
+        assert len(html) < 5_000_000
     # The disk search finds installed packages only (nbgrader ships example notebooks and a
     # gradebook), never the course, its solutions, its key or its gradebook.
     page = html_lib.unescape(next(p.read_text() for p in pages if "FOUND [" in p.read_text()))

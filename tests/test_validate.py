@@ -23,11 +23,9 @@ from tiny_course import make_course, student_version, tiny_solution
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course with the project's configuration (as `autograder lab` gives it) and a checked notebook."""
-    from autograder.grader.lab import write_course_config
     from autograder.student_check import check_notebook
 
     course = make_course(tmp_path_factory.mktemp("validate") / "course")
-    write_course_config(course)
     solution = tiny_solution()
     solution.cells[2].source = "import keras\nkeras.ops.zeros((1, 3))\n" + solution.cells[2].source
     path = course / "work" / "tiny.ipynb"
@@ -46,10 +44,25 @@ def test_nbgrader_validate_passes_what_check_passes(course):
     assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout + done.stderr
 
 
-def test_the_validate_button_passes_what_check_passes(course, tmp_path):
+def test_the_validate_button_passes_what_check_passes_and_speaks_like_check(course, tmp_path):
+    """Issue 15: Validate showed raw tracebacks through autograder/checks.py; now check's one message."""
+    import json
+
+    from autograder.student_check import check_notebook
+
+    broken = course / "work" / "broken.ipynb"
+    nbformat.write(student_version(tiny_solution(), answer="-1"), broken)
+    expected = [f"{c['name']}: {c['message']}" for c in check_notebook(broken, progress=False)["cells"]
+                if c["score"] < c["max_score"]]
     lab = LabServer(course, tmp_path).start()
     try:
-        answer = lab.api("POST", "/assignments/validate?path=work/tiny.ipynb")
+        passing = lab.api("POST", "/assignments/validate?path=work/tiny.ipynb")
+        failing = lab.api("POST", "/assignments/validate?path=work/broken.ipynb")
+        absent = lab.api("POST", "/assignments/validate?path=work/absent.ipynb")
     finally:
         lab.stop()
-    assert answer == {"success": True, "value": {}}  # no failed, changed or type-changed cells
+    assert passing == {"success": True, "value": {}}  # no failed, changed or type-changed cells
+    assert [cell["raw_error"] for cell in failing["value"]["failed"]] == expected == [
+        "test_answer: AssertionError: answer should be positive"]
+    assert "Traceback" not in json.dumps(failing) and "autograder/" not in json.dumps(failing)
+    assert absent["success"] is False and "Traceback" not in absent["value"] and absent["value"].count("\n") == 0

@@ -205,7 +205,15 @@ def fetch_file(dataset, fname, mirror=None):
                 f"(looked for {source}); the mirror must hold <dataset>/<file>."
             )
         return _install(source, dataset, fname, f"the mirror {mirror} holds a bad copy; replace that file or use another mirror")
-    data_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir().mkdir(parents=True, exist_ok=True)
+        probe = tempfile.TemporaryFile(dir=data_dir())
+    except OSError as e:  # a read-only cache: a jailed kernel cannot fetch anything itself
+        raise DatasetError(
+            f"{dataset} file {fname} is not in the dataset cache {data_dir()}, which cannot be written here "
+            f"({e.strerror}); run {fix_command(dataset)} before running the notebook."
+        ) from None
+    probe.close()
     return _download(dataset, fname, _entry(dataset, fname)["url"])
 
 

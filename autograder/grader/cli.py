@@ -7,6 +7,13 @@ from .course import PROJECT_ROOT
 from .course import course_settings
 
 
+def prepare_grading_data():
+    """What a grading host reads beyond the datasets (`autograder data fetch` builds it)."""
+    from .heldout import prepare
+
+    prepare()
+
+
 def add_grader_verbs(verbs):
     release = verbs.add_parser("release", help="regenerate assignments/ and the student kit from solutions/")
     release.add_argument("ids", nargs="*", metavar="ID", help="worksheet ids (default: all)")

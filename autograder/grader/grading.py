@@ -14,6 +14,7 @@ A fault of the host (no jail, no data, a reference short of full marks, a
 scorer that could not start) saves no score: `HostFaultError`, exit status 3.
 """
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -77,20 +78,14 @@ def gradebook_scores(config, assignment_id, student):
         return {g.name: (g.score, g.max_score) for g in submission.grades}
 
 
-def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTIONS, sandbox=True, config=None,
-                     verbose=False, timeout=3600):
-    """Grade ``notebook`` like nbgrader autograde; return the report dict.
+@contextlib.contextmanager
+def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=None, verbose=False):
+    """``(root, settings)``: a course in a temporary folder, grading ``solutions`` as the course does.
 
-    ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
-    the source notebooks, hidden tests included; ``sandbox`` False grades
-    without the jail (the report says so); ``config`` adds nbgrader settings.
+    Raises before anything runs when this host cannot grade at all (no jail, no data).
     """
-    notebook = Path(notebook)
-    nb, notes = read_notebook(notebook, with_notes=True)
     solutions = Path(solutions).resolve()
-    assignment_id = assignment_id or guess_assignment(notebook, solutions)
     check_ids([assignment_id], solutions)
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
         root = Path(tmp)
         settings = nbgrader_config(root, source_directory=str(solutions), release_directory="release")
@@ -105,8 +100,29 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
             raise (UserError(NO_SANDBOX) if "cannot start the jail" in problem and sandbox
                    else HostFaultError(f"this host cannot grade: {problem}; no score was saved."))
         shutil.copyfile(prepared_gradebook(assignment_id, solutions), root / "gradebook.db")
-        submitted = root / "submitted" / STUDENT / assignment_id
-        notes += stage(notebook, nb, submitted)
+        yield root, settings
+
+
+def reference_verdict(assignment_id, solutions=SOLUTIONS, timeout=3600, **options):
+    """This host's verdict on ``assignment_id``'s reference solution (cached per host and version)."""
+    with throwaway_course(assignment_id, solutions, **options) as (_, settings):
+        return check_here(settings, assignment_id, timeout)
+
+
+def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTIONS, sandbox=True, config=None,
+                     verbose=False, timeout=3600):
+    """Grade ``notebook`` like nbgrader autograde; return the report dict.
+
+    ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
+    the source notebooks, hidden tests included; ``sandbox`` False grades
+    without the jail (the report says so); ``config`` adds nbgrader settings.
+    """
+    notebook = Path(notebook)
+    nb, notes = read_notebook(notebook, with_notes=True)
+    assignment_id = assignment_id or guess_assignment(notebook, solutions)
+    started = time.perf_counter()
+    with throwaway_course(assignment_id, solutions, sandbox, config, verbose) as (root, settings):
+        notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
         verdict = check_here(settings, assignment_id, timeout)
         if not verdict.ok:
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")

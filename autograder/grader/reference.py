@@ -50,6 +50,7 @@ class Verdict:
     seconds: float = 0.0
     budget: float = 0.0
     cells: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
 
     @property
     def problem(self):
@@ -117,7 +118,7 @@ def judge(answer, config):
     reason = record.fault.reason if record.fault else "; ".join(lost[:3])
     ok = not record.fault and not lost and seen["max_score"] > 0
     return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
-                   record.seconds, budget(config, record.seconds), seen["cells"])
+                   record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"])
 
 
 def cache_path(payload):
