@@ -31,6 +31,7 @@ out of reach from the private network namespace.
 import functools
 import glob
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -217,6 +218,10 @@ class Sandbox:
         self.workdir = Path(self.workdir)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # Beside the jail folder, where root stages what the jail's uid cannot reach by its path.
+        self.stage = self.root.parent / f"{self.root.name}-staged"
+        if _as_root():  # the jail's uid walks through the run's folder (it cannot list it)
+            os.chmod(self.root.parent, os.stat(self.root.parent).st_mode | 0o011)
         self.cgroups = ControlGroups(self.limits)
 
     # --- the command line -----------------------------------------------------------------
@@ -245,22 +250,30 @@ class Sandbox:
         env.update({k: str(v) for k, v in self.env.items()})
         return env
 
-    def bwrap_args(self):
-        args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv", "--unshare-ipc", "--unshare-pid",
-                "--unshare-uts", "--unshare-cgroup-try"]
-        if not self.network:
-            args.append("--unshare-net")
-        if not _as_root():
-            # Not root: a user namespace maps the jail's uid; it holds no capability and can make no other.
-            args += ["--unshare-user", "--disable-userns", "--uid", str(self.uid), "--gid", str(self.gid)]
+    def _binds(self):
+        """``(op, source, dest)`` of everything bound into the jail, in order."""
         # The jail's /tmp first: anything bound below may live under the host's /tmp (a checkout there).
         binds = [("--bind", str(self.root / "tmp"), "/tmp")] + self._system_binds()
         binds += [("--ro-bind", f"/etc/{name}", f"/etc/{name}") for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
-        binds += [("--ro-bind-try", str(path), str(path)) for path in self.readable]
+        binds += [("--ro-bind", str(path), str(path)) for path in self.readable if os.path.exists(path)]
         binds.append(("--bind", str(self.root), str(self.root)))
+        return binds
+
+    def bwrap_args(self, staged):
+        """bubblewrap's arguments; ``staged`` maps a source the jail's uid cannot reach to where it is staged.
+
+        bubblewrap runs as the jail's uid, in a user namespace of its own that
+        maps that uid and gid and nothing else: no capability can be kept and
+        no further user namespace made.
+        """
+        args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv", "--unshare-user", "--disable-userns",
+                "--uid", str(self.uid), "--gid", str(self.gid), "--unshare-ipc", "--unshare-pid", "--unshare-uts",
+                "--unshare-cgroup-try", "--cap-drop", "ALL"]
+        if not self.network:
+            args.append("--unshare-net")
         bound, made = [], set()  # read-only binds (nothing can be made in them), folders made
-        for op, source, dest in binds:
-            args += self._parents(dest, bound, made) + [op, source, dest]
+        for op, source, dest in self._binds():
+            args += self._parents(dest, bound, made) + [op, staged.get(source, source), dest]
             if op != "--bind":
                 bound.append(dest)
         # /sys read-only: CUDA and XLA read the GPU's and NUMA's description there.
@@ -274,12 +287,16 @@ class Sandbox:
         for key, value in sorted(self.environment().items()):
             args += ["--setenv", key, value]
         # Everything not bound above lives on bubblewrap's own root tmpfs: read-only too.
-        args += ["--remount-ro", "/", "--chdir", str(self.workdir), "--"]
-        if _as_root():
-            # bubblewrap needed root to bind; the program never keeps it.
-            args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        return args
+        return args + ["--remount-ro", "/", "--chdir", str(self.workdir), "--"]
+
+    def _reachable(self, path):
+        """Whether the jail's uid may walk down to ``path`` (search permission on every folder above it)."""
+        for folder in Path(path).parents:
+            info = os.stat(folder)
+            bits = 0o100 if info.st_uid == self.uid else 0o010 if info.st_gid == self.gid else 0o001
+            if not info.st_mode & bits:
+                return False
+        return True
 
     @staticmethod
     def _parents(dest, bound, made):
@@ -309,9 +326,31 @@ class Sandbox:
         return ["prlimit", *limits, "--"] if shutil.which("prlimit") else []
 
     def command(self, cmd):
-        """``cmd`` wrapped: join the control groups, set rlimits, enter the jail."""
+        """``cmd`` in the jail.
+
+        A launcher joins the control groups; as root, it stages in a private
+        mount namespace each folder the jail's uid could not reach by its path
+        (a Python under /root/.pyenv, say), then becomes that uid for good.
+        Then rlimits are set and bubblewrap starts, as that uid.
+        """
         self._hand_over()
-        return self.cgroups.join_command() + self.rlimit_args() + self.bwrap_args() + list(cmd)
+        script = [f"for f in {' '.join(shlex.quote(str(g / 'cgroup.procs')) for g in dict.fromkeys(self.cgroups.groups.values()))}; "
+                  'do echo $$ > "$f" || exit 97; done'] if self.cgroups.available else []
+        staged, drop = {}, []
+        if _as_root():
+            for op, source, _ in self._binds():
+                if op != "--symlink" and source not in staged and not self._reachable(source):
+                    staged[source] = str(self.stage / str(len(staged)))
+            drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--inh-caps=-all",
+                    "--bounding-set=-all", "--no-new-privs", "--"]
+        for source, target in staged.items():
+            Path(target).mkdir(parents=True, exist_ok=True)
+            script.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)} || exit 98")
+        script.append('exec "$@"')
+        launcher = ["/bin/sh", "-c", "; ".join(script), "jail"]
+        if staged:
+            launcher = ["unshare", "--mount", "--propagation", "private", "--"] + launcher
+        return launcher + self.rlimit_args() + drop + self.bwrap_args(staged) + list(cmd)
 
     def _hand_over(self):
         """As root, the jail folder belongs to the jail's uid, which is the only one to write there."""

@@ -1,10 +1,30 @@
 #!/usr/bin/env bash
-# Set-up shared by demo.sh and test.sh: a virtualenv in .venv with the project
-# and its dependencies (with the test and otter extras: tests/test_otter.py
-# grades with otter-grader too), then the three datasets fetched and verified.
+# Set-up shared by demo.sh and test.sh: the system packages grading needs (bubblewrap, and with
+# --browser the chromium the browser tests drive), a virtualenv in .venv with the project and its
+# dependencies (with the test and otter extras: tests/test_otter.py grades with otter-grader too),
+# then the datasets fetched and verified.
 # Data comes from $AUTOGRADER_DATA_MIRROR when set, else from the internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --- system packages: installed where we may (root, or sudo without a password), else one command to run
+packages=(bubblewrap)
+commands=(bwrap)
+if [ "${1:-}" = "--browser" ]; then packages+=(chromium); commands+=(chromium); fi
+missing=()
+for i in "${!packages[@]}"; do
+  command -v "${commands[$i]}" >/dev/null || missing+=("${packages[$i]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
+  if [ "${sudo[*]}" = none ] || ! command -v apt-get >/dev/null; then
+    echo "autograder: grading needs ${missing[*]}; install it first, e.g. \`sudo apt-get install ${missing[*]}\`, then run this again." >&2
+    exit 2
+  fi
+  echo "== installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -20,10 +40,5 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-# Debian packages, installed by .ci/run in CI; elsewhere, say what is missing.
-command -v bwrap >/dev/null ||
-  echo "== note: grading needs bubblewrap to jail the students' code (apt-get install bubblewrap)"
-command -v chromium >/dev/null ||
-  echo "== note: the browser tests skip without chromium (apt-get install chromium)"
 echo "== fetching and verifying the datasets${AUTOGRADER_DATA_MIRROR:+ from $AUTOGRADER_DATA_MIRROR}"
 autograder data fetch

@@ -128,6 +128,7 @@ def count_params_unbuilt(config):
     import keras
     from keras.src.backend.common import global_state
 
+    config = {k: v for k, v in config.items() if k != "compile_config"}  # loaded with compile=False
     try:
         with keras.StatelessScope(initialize_variables=False):  # variables get shapes, not memory
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)

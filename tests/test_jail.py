@@ -1,0 +1,89 @@
+"""The one jail, as the user running these tests sees it: root in CI, and an ordinary user (.ci/run runs
+this file as both). Student code never keeps a capability, never runs as root, sees none of the
+grader's environment, and can neither remount nor write what the grader runs."""
+
+import json
+import os
+import site
+import sys
+
+import pytest
+
+from autograder.datasets.download import data_dir
+from autograder.grading_run import Folders
+from autograder.sandbox import JAIL_UID, Limits, Sandbox, jail_problem
+
+pytestmark = pytest.mark.skipif(bool(jail_problem()), reason=f"no jail here: {jail_problem()}")
+
+PROBE = """
+import json, os, subprocess, site
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+found = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+         "caps": {k: status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+         "no_new_privs": status["NoNewPrivs"].strip()}
+try:
+    found["pid1_environ"] = open("/proc/1/environ", "rb").read().decode(errors="replace")
+except OSError as e:
+    found["pid1_environ"] = type(e).__name__
+found["environ"] = dict(os.environ)
+found["remount"] = subprocess.run(["mount", "-o", "remount,rw,bind", site.getsitepackages()[0]],
+                                  capture_output=True).returncode
+written = []
+for folder in [*site.getsitepackages(), os.environ["AUTOGRADER_DATA_DIR"], "/usr/lib", "/etc"]:
+    try:
+        open(os.path.join(folder, "zz_planted.pth"), "w").write("import os")
+        written.append(folder)
+    except OSError:
+        pass
+found["written"] = written
+found["unshare"] = subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode
+open("probe.json", "w").write(json.dumps(found))
+open("mine", "w").write("x")
+"""
+
+
+@pytest.fixture(scope="module")
+def inside():
+    """What a program in the jail found, and the owner of the file it wrote, as the host sees it."""
+    folders = Folders()
+    os.environ["AUTOGRADER_TEST_GRADER_SECRET"] = "grader-secret-0b7e"
+    try:
+        jail = Sandbox(folders.jail, folders.work, readable=[data_dir()], limits=Limits(memory_bytes=2**30),
+                       env={"AUTOGRADER_DATA_DIR": str(data_dir())})
+        done = jail.run([sys.executable, "-I", "-c", PROBE], timeout=120)
+        jail.close()
+        assert done.returncode == 0, done.stderr
+        found = json.loads((folders.work / "probe.json").read_text())
+        found["owner"] = (folders.work / "mine").stat().st_uid
+        return found
+    finally:
+        del os.environ["AUTOGRADER_TEST_GRADER_SECRET"]
+        folders.close()
+
+
+def test_no_capability_and_no_new_privileges(inside):
+    assert set(inside["caps"].values()) == {"0000000000000000"}, inside["caps"]
+    assert inside["no_new_privs"] == "1"
+    assert inside["unshare"] != 0  # no user namespace of its own, to win capabilities back in
+
+
+def test_never_the_graders_uid(inside):
+    assert (inside["uid"], inside["gid"]) == (JAIL_UID, JAIL_UID) and set(inside["groups"]) <= {JAIL_UID}
+    if os.geteuid() == 0:  # as root, setpriv became 65534 on the host too: its files are not root's
+        assert inside["owner"] == JAIL_UID
+    else:  # an ordinary grader: a user namespace maps 65534 inside to the grader outside
+        assert inside["owner"] == os.geteuid()
+
+
+def test_none_of_the_graders_environment_not_even_in_pid_1(inside):
+    assert "grader-secret-0b7e" not in inside["pid1_environ"] and "grader-secret-0b7e" not in json.dumps(inside)
+    assert set(inside["environ"]) <= {"PATH", "HOME", "MPLCONFIGDIR", "IPYTHONDIR", "PYTHONDONTWRITEBYTECODE",
+                                      "TMPDIR", "LANG", "AUTOGRADER_DATA_DIR", "KERAS_BACKEND", "TZ",
+                                      "CUDA_VISIBLE_DEVICES", "LC_CTYPE", "PWD"}
+
+
+def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):
+    assert inside["remount"] != 0
+    assert inside["written"] == []
+    for folder in site.getsitepackages():
+        assert not os.path.exists(os.path.join(folder, "zz_planted.pth"))
