@@ -274,6 +274,21 @@ def hand_back(hub, paths):
             os.chown(path, owner, group)
 
 
+def instructor_environment(hub):
+    """What an instructor's server and terminals run with: this project's Python, the course's nbgrader."""
+    env = {"PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}", "JUPYTER_CONFIG_PATH": str(hub.instructor_config),
+           "TF_CPP_MIN_LOG_LEVEL": "3", COURSE_VARIABLE: str(hub.course)}
+    if os.environ.get("AUTOGRADER_DATA_DIR"):
+        env["AUTOGRADER_DATA_DIR"] = os.environ["AUTOGRADER_DATA_DIR"]
+    return env
+
+
+def student_environment(hub):
+    """What a student's server, kernels and terminals run with: the student kit, the read-only data."""
+    return {"PATH": f"{hub.student_env / 'bin'}:{SYSTEM_PATH}", "JUPYTER_CONFIG_PATH": str(hub.student_config),
+            "AUTOGRADER_DATA_DIR": str(hub.datasets), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_config=None):
     """The students', the instructors' and the hub's configuration; returns the hub's, and the shared password."""
     course_config = write_course_config(hub.course)
@@ -302,13 +317,7 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
         os.chmod(path, 0o644)
 
     bin_dir = Path(sys.executable).parent
-    instructor_env = {"PATH": f"{bin_dir}:{SYSTEM_PATH}", "JUPYTER_CONFIG_PATH": str(hub.instructor_config),
-                      "TF_CPP_MIN_LOG_LEVEL": "3", COURSE_VARIABLE: str(hub.course)}
-    if os.environ.get("AUTOGRADER_DATA_DIR"):
-        instructor_env["AUTOGRADER_DATA_DIR"] = os.environ["AUTOGRADER_DATA_DIR"]
-    student_env = {"PATH": f"{hub.student_env / 'bin'}:{SYSTEM_PATH}",
-                   "JUPYTER_CONFIG_PATH": str(hub.student_config), "AUTOGRADER_DATA_DIR": str(hub.datasets),
-                   "TF_CPP_MIN_LOG_LEVEL": "3"}
+    instructor_env, student_env = instructor_environment(hub), student_environment(hub)
     settings, password = authenticator_settings(hub, authenticator)
     extra = f"load_subconfig({str(Path(extra_config).resolve())!r})  # noqa: F821\n" if extra_config else ""
     text = HUB_CONFIG.format(
