@@ -594,7 +594,10 @@ def test_students_fetch_their_feedback(sessions, hub, student):
     feedback.goto(f"{hub.base}/user/{student}/files/{relative}")
     text = " ".join(feedback.locator("body").inner_text().split())
     score, penalty = EXPECTED[student]
-    assert f"{ASSIGNMENT} (Score: {score:.1f} / 3.0)" in text, text[:500]
+    assert f"{ASSIGNMENT} (Score: {score - penalty:.1f} / 3.0)" in text, text[:500]
+    if penalty:  # ben: full marks, less the penalty for the time the exchange recorded
+        assert f"Late submission penalty (Score: -{penalty:.1f})" in text
+        feedback.screenshot(path=ARTIFACTS / "ben-feedback.png", full_page=True)
     content = feedback.content()
     assert MARKER not in content and "HIDDEN TESTS" not in content
     if student == "ada":
@@ -602,3 +605,19 @@ def test_students_fetch_their_feedback(sessions, hub, student):
         feedback.screenshot(path=DOCS / "hub-feedback.png", full_page=True)
     feedback.close()
     step_time(f"{student}: feedback", started)
+
+
+# === the hub's own guard =====================================================================================
+
+def test_the_hub_refuses_to_start_while_a_student_could_open_the_course(hub):
+    from autograder import UserError
+    from autograder.grader.hub import check_host
+
+    mode = hub.course.stat().st_mode
+    os.chmod(hub.course, 0o755)
+    try:
+        with pytest.raises(UserError, match=f"the student '(ada|ben|cy)' can open {hub.course}; make the course"):
+            check_host(hub.layout)
+    finally:
+        os.chmod(hub.course, mode)
+    check_host(hub.layout)  # private again: nothing to say

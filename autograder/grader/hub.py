@@ -41,6 +41,7 @@ DEFAULT_HUB_DIR = Path("/srv/autograder")
 INSTRUCTORS_GROUP = "instructors"
 STUDENTS_GROUP = "students"
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "hub-setup.sh"
+DASK_TLS_FILE = ".dask-tls.pem"
 MARKER = "# Written by `autograder hub` on each start: edit the course's nbgrader_config.py, or pass --config."
 # What the students' Jupyter leaves out: the instructors' tools.
 STUDENT_SERVER_EXTENSIONS_OFF = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
@@ -268,16 +269,61 @@ def authenticator_settings(hub, authenticator):
 
 def hand_back(hub, paths):
     """Files this root process made in the course folder go to the course's owner and the instructors."""
-    owner, group = hub.course.stat().st_uid, grp.getgrnam(hub.instructors_group).gr_gid
+    owner = hub.course.stat().st_uid
+    try:
+        group = grp.getgrnam(hub.instructors_group).gr_gid
+    except KeyError:  # no hub on this machine: the owner alone
+        group = -1
     for path in paths:
         if path.is_file() and not path.is_symlink() and path.stat().st_uid == 0:
             os.chown(path, owner, group)
 
 
+def dask_tls(hub):
+    """The course's key and certificate for Dask, made once, readable by the instructors only.
+
+    `grade-all`'s local cluster listens on 127.0.0.1, where every student of
+    the machine can connect: a Dask scheduler runs whatever task it is sent,
+    as the instructor. With this key in the instructors' environment every
+    cluster they start speaks TLS and admits only holders of the key.
+    """
+    path = hub.course / DASK_TLS_FILE
+    if not path.is_file():
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"autograder-{hub.course_id}")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number()).not_valid_before(now)
+                       .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()) + certificate.public_bytes(serialization.Encoding.PEM)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    hand_back(hub, [path])
+    return path
+
+
+def dask_tls_environment(path):
+    """Dask's settings, as environment variables, for clusters and clients that require ``path``'s TLS."""
+    env = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True", "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(path)}
+    for role in ("SCHEDULER", "WORKER", "CLIENT"):
+        env[f"DASK_DISTRIBUTED__COMM__TLS__{role}__CERT"] = env[f"DASK_DISTRIBUTED__COMM__TLS__{role}__KEY"] = str(path)
+    return env
+
+
 def instructor_environment(hub):
-    """What an instructor's server and terminals run with: this project's Python, the course's nbgrader."""
+    """What an instructor's server and terminals run with: this project's Python, the course's nbgrader,
+    Dask over TLS."""
     env = {"PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}", "JUPYTER_CONFIG_PATH": str(hub.instructor_config),
-           "TF_CPP_MIN_LOG_LEVEL": "3", COURSE_VARIABLE: str(hub.course)}
+           "TF_CPP_MIN_LOG_LEVEL": "3", COURSE_VARIABLE: str(hub.course), **dask_tls_environment(dask_tls(hub))}
     if os.environ.get("AUTOGRADER_DATA_DIR"):
         env["AUTOGRADER_DATA_DIR"] = os.environ["AUTOGRADER_DATA_DIR"]
     return env
