@@ -158,11 +158,25 @@ def hub():
     process = HubProcess(course, hub_dir).start()
     step_time("hub start", started)
     process.layout = Hub(course, hub_dir)
+    import_roster(process.layout)
     yield process
     process.stop()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(process.log_path, ARTIFACTS / "jupyterhub.log")
     (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
+
+
+def import_roster(layout):
+    """The class list, as the instructor imports it (Formgrader shows names)."""
+    from autograder.grader.hub import as_user, instructor_environment
+
+    roster = BASE / "roster.csv"
+    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{s.capitalize()},{last}\n" for s, last in
+                                                            (("ada", "Able"), ("ben", "Baker"), ("cy", "Carter"))))
+    os.chmod(roster, 0o644)
+    result = as_user(INSTRUCTOR, ["nbgrader", "db", "student", "import", roster], env=instructor_environment(layout),
+                     cwd=layout.course, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def fresh_home(user):

@@ -42,7 +42,10 @@ def course_settings(root, db_url=None):
     own ``release/``.
     """
     root = Path(root).resolve()
-    own = root == PROJECT_ROOT or (root / CONFIG_FILE.name).is_file() or (root / SOLUTIONS.name).is_dir()
+    config = root / CONFIG_FILE.name
+    # The configuration `autograder lab` (and so `autograder hub`) writes into such a folder is not its own.
+    written = config.is_file() and "# Written by `autograder lab`" in config.read_text()
+    own = root == PROJECT_ROOT or (config.is_file() and not written) or (root / SOLUTIONS.name).is_dir()
     settings = {} if own else {"source_directory": str(SOLUTIONS), "release_directory": "release"}
     if db_url:
         settings["db_url"] = db_url

@@ -107,8 +107,8 @@ def as_user(user, command, env=None, cwd=None, **kwargs):
     home = pwd.getpwnam(user).pw_dir
     environment = {"HOME": home, "USER": user, "LOGNAME": user, "PATH": SYSTEM_PATH, "LANG": "C.UTF-8"}
     environment.update(env or {})
-    return subprocess.run(["/usr/sbin/runuser" if os.path.exists("/usr/sbin/runuser") else "runuser", "-u", user, "--", *map(str, command)], env=environment, cwd=cwd or home,
-                          **kwargs)
+    runuser = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "runuser"
+    return subprocess.run([runuser, "-u", user, "--", *map(str, command)], env=environment, cwd=cwd or home, **kwargs)
 
 
 def readable_by(user, paths):
@@ -137,12 +137,17 @@ def check_host(hub):
     if not singleuser.is_file() or not (hub.datasets / "mnist").is_dir():
         raise UserError(f"the students' environment is not in {hub.folder} (no {singleuser.name} or datasets); "
                         f"build it with `sudo bash {SETUP_SCRIPT} --course {hub.course} --hub-dir {hub.folder} ...`.")
-    private = [hub.course, kit.GRADER]
-    student = sorted(hub.students)[0]
-    exposed = readable_by(student, private)
+    student, instructor = sorted(hub.students)[0], sorted(hub.instructors)[0]
+    for user, python in ((student, singleuser.parent / "python"), (instructor, Path(sys.executable))):
+        if as_user(user, [python, "-c", "import autograder"], cwd="/", capture_output=True).returncode != 0:
+            raise UserError(f"{user} cannot run {python}; its interpreter must be open to all users (rebuild .venv "
+                            f"on a system Python, then run {SETUP_SCRIPT} again).")
+    source = Path(hub.course, hub.config().CourseDirectory.source_directory)
+    exposed = readable_by(student, [hub.course, source, kit.GRADER])
     if exposed:
-        raise UserError(f"the student {student!r} can open {exposed[0]}; make the course folder and the grader's "
-                        f"package private to the instructors with `sudo bash {SETUP_SCRIPT} --course {hub.course}`.")
+        raise UserError(f"the student {student!r} can open {exposed[0]}; make the course folder, its solutions and "
+                        f"the grader's package private to the instructors with "
+                        f"`sudo bash {SETUP_SCRIPT} --course {hub.course}`.")
 
 
 # --- the exchange and the configuration files ------------------------------------------------
@@ -161,8 +166,9 @@ def make_exchange(hub):
     course = hub.course_exchange
     for path, mode in ((course, 0o2755), (course / "outbound", 0o2755), (course / "inbound", 0o2733),
                        (course / "feedback", 0o2711)):
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            path.unlink()
+        if path.is_symlink() or path.exists() and (not path.is_dir() or path.stat().st_uid not in (0, owner)):
+            raise UserError(f"{path} was made by someone else ({path.lstat().st_uid}) before the hub; remove it, "
+                            "then start the hub again.")
         path.mkdir(exist_ok=True)
         os.chown(path, owner, group)
         os.chmod(path, mode)
