@@ -12,7 +12,6 @@ import getpass
 import os
 import pwd
 import stat
-from pathlib import Path
 
 import nbformat
 import pytest

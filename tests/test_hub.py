@@ -611,12 +611,12 @@ def test_students_fetch_their_feedback(sessions, hub, student):
     assert f"{ASSIGNMENT} (Score: {score - penalty:.1f} / 3.0)" in text, text[:500]
     if penalty:  # ben: full marks, less the penalty for the time the exchange recorded
         assert f"Late submission penalty (Score: -{penalty:.1f})" in text
-        feedback.screenshot(path=ARTIFACTS / "ben-feedback.png", full_page=True)
+        feedback.screenshot(path=DOCS / "hub-feedback-late.png", full_page=True)
     content = feedback.content()
     assert MARKER not in content and "HIDDEN TESTS" not in content
     if student == "ada":
         assert "Expected the value 42, found 7" in text  # the hidden test's message reached her
-        feedback.screenshot(path=DOCS / "hub-feedback.png", full_page=True)
+        feedback.screenshot(path=ARTIFACTS / "ada-feedback.png", full_page=True)  # as docs/feedback.png
     feedback.close()
     step_time(f"{student}: feedback", started)
 

@@ -103,3 +103,13 @@ def test_the_hub_needs_root(hub, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(UserError, match="must run as root: JupyterHub starts each user's server as that user"):
         open_hub(hub.course, hub.folder)
+
+
+def test_the_gradebook_autograder_grade_caches_in_tmp_is_its_users_alone(hub):
+    """It holds the hidden tests, and on the course's hub every student shares /tmp."""
+    import stat
+
+    from autograder.grader.course import prepared_gradebook
+
+    cached = prepared_gradebook("tiny", solutions=hub.course / "solutions")
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600 and cached.stat().st_uid == os.getuid()

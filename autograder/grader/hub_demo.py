@@ -23,7 +23,6 @@ from pathlib import Path
 import nbformat
 
 from .. import UserError
-from ..datasets.download import PROJECT_ROOT
 from .course import SOLUTIONS, worksheet_ids
 from .demo import STUDENTS, score_table, student_copy, with_mistake
 from .hub import SETUP_SCRIPT, Hub, as_user, instructor_environment, make_exchange, student_environment, write_configs
@@ -92,7 +91,7 @@ def run_hub_demo(root, hub_dir, workers=2):
         run_as(INSTRUCTOR, ["nbgrader", "release_feedback", assignment_id], teacher, root)
 
     outcomes = json.loads((root / "grade-all.json").read_text())
-    print(f"\ngrades: {root / 'grades.csv'}\n")
+    print()
     print(score_table(outcomes))
     print(f"\nStart the hub: sudo {Path(sys.executable).parent / 'autograder'} hub --root {root} --hub-dir {hub_dir} "
           "--authenticator shared-password\nthen log in at http://127.0.0.1:8000/ as "
