@@ -113,3 +113,23 @@ def test_the_gradebook_autograder_grade_caches_in_tmp_is_its_users_alone(hub):
 
     cached = prepared_gradebook("tiny", solutions=hub.course / "solutions")
     assert stat.S_IMODE(cached.stat().st_mode) == 0o600 and cached.stat().st_uid == os.getuid()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to make a folder as another user")
+def test_a_kit_folder_someone_else_left_in_tmp_is_not_imported_by_graded_kernels():
+    """On the hub /tmp is shared: a student could leave a kit of theirs where the grader's would go."""
+    import pwd
+    import shutil
+
+    from autograder import kit
+
+    planted = kit.package_for_kernel.__wrapped__()  # where the grader's kit goes
+    shutil.rmtree(planted)
+    (planted / "autograder").mkdir(parents=True)
+    (planted / "autograder" / "__init__.py").write_text("raise SystemExit('a planted kit')\n")
+    os.chown(planted, pwd.getpwnam("nobody").pw_uid, -1)
+    try:
+        used = kit.package_for_kernel.__wrapped__()
+        assert used != planted and "planted" not in (used / "autograder" / "__init__.py").read_text()
+    finally:
+        shutil.rmtree(planted)
