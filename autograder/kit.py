@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -73,8 +74,10 @@ def package_for_kernel():
     digest = hashlib.sha256()
     for rel, source in files():
         digest.update(rel.encode() + b"\0" + source.read_bytes())
-    dest = Path(tempfile.gettempdir()) / f"autograder-kit-{digest.hexdigest()[:16]}"
-    if not (dest / "autograder" / "__init__.py").is_file():
+    # /tmp is shared (on the course's JupyterHub, with the students): a folder of this name that
+    # someone else made could hold a kit of theirs, which every graded kernel would import.
+    dest = Path(tempfile.gettempdir()) / f"autograder-kit-{digest.hexdigest()[:16]}-{os.getuid()}"
+    if not _own_folder(dest):
         staging = Path(tempfile.mkdtemp(prefix="autograder-kit-"))
         build_tree(staging)
         for folder, _, names in os.walk(staging):  # readable by the jail's unprivileged user
@@ -83,9 +86,22 @@ def package_for_kernel():
                 os.chmod(os.path.join(folder, name), 0o644)
         try:
             staging.rename(dest)
-        except OSError:  # another process built it first
-            shutil.rmtree(staging, ignore_errors=True)
+        except OSError:  # another process built it first, or someone else's folder is in the way
+            pass
+        if not _own_folder(dest):
+            return staging
+        shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _own_folder(path):
+    """Whether ``path`` is a built kit folder of this user's that no one else can write to."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+            and (path / "autograder" / "__init__.py").is_file())
 
 
 def grader_only_paths():

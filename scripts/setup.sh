@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set-up shared by demo.sh and test.sh: the system packages grading needs (bubblewrap, and with
-# --browser the chromium the browser tests drive), a virtualenv in .venv with the project and its
-# dependencies (with the test and otter extras: tests/test_otter.py grades with otter-grader too),
-# then the datasets fetched and verified.
+# Set-up shared by demo.sh and test.sh: the system packages grading needs (bubblewrap; with
+# --tests also what the tests drive: chromium, and npm for JupyterHub's proxy), a virtualenv in
+# .venv with the project and its dependencies (with the test, otter and hub extras:
+# tests/test_otter.py grades with otter-grader too, tests/test_hub.py runs JupyterHub), then the
+# datasets fetched and verified.
 # Data comes from $AUTOGRADER_DATA_MIRROR when set, else from the internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,20 +11,28 @@ cd "$(dirname "$0")/.."
 # --- system packages: installed where we may (root, or sudo without a password), else one command to run
 packages=(bubblewrap)
 commands=(bwrap)
-if [ "${1:-}" = "--browser" ]; then packages+=(chromium); commands+=(chromium); fi
+if [ "${1:-}" = "--tests" ]; then packages+=(chromium npm); commands+=(chromium npm); fi
 missing=()
 for i in "${!packages[@]}"; do
   command -v "${commands[$i]}" >/dev/null || missing+=("${packages[$i]}")
 done
+if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
   if [ "${sudo[*]}" = none ] || ! command -v apt-get >/dev/null; then
-    echo "autograder: grading needs ${missing[*]}; install it first, e.g. \`sudo apt-get install ${missing[*]}\`, then run this again." >&2
+    echo "autograder: this needs ${missing[*]}; install it first, e.g. \`sudo apt-get install ${missing[*]}\`, then run this again." >&2
     exit 2
   fi
   echo "== installing ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--tests" ] && ! command -v configurable-http-proxy >/dev/null; then
+  if [ "${sudo[*]}" = none ]; then
+    echo "autograder: the hub's tests need JupyterHub's proxy; install it first, e.g. \`sudo npm install -g configurable-http-proxy@5\`, then run this again." >&2
+    exit 2
+  fi
+  echo "== installing configurable-http-proxy (npm)"
+  "${sudo[@]}" npm install -g --quiet --no-fund --no-audit configurable-http-proxy@5 >/dev/null
 fi
 
 python=${PYTHON:-python3}
@@ -36,7 +45,7 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "== installing the project and its dependencies (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test,otter]"
+  .venv/bin/python -m pip install --quiet -e ".[test,otter,hub]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

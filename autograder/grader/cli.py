@@ -1,10 +1,18 @@
-"""The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab."""
+"""The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab, hub."""
 
+import os
 import sys
 from pathlib import Path
 
 from .course import PROJECT_ROOT
 from .course import course_settings
+
+# The course the instructors' commands work on by default: `autograder hub` sets it in their servers.
+COURSE_VARIABLE = "AUTOGRADER_COURSE"
+
+
+def default_course():
+    return Path(os.environ.get(COURSE_VARIABLE) or PROJECT_ROOT)
 
 
 def prepare_grading_data():
@@ -40,8 +48,8 @@ def add_grader_verbs(verbs):
                        help="seconds the grading process may take, the reference run's included (default: 3600)")
 
     grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
-    grade_all.add_argument("--root", type=Path, default=PROJECT_ROOT,
-                           help="course folder holding submitted/ (default: the project)")
+    grade_all.add_argument("--root", type=Path, default=default_course(),
+                           help=f"course folder holding submitted/ (default: ${COURSE_VARIABLE}, else the project)")
     grade_all.add_argument("--workers", type=int, default=2,
                            help="local Dask worker processes, each grading one submission at a time (default: 2)")
     grade_all.add_argument("--scheduler", metavar="tcp://HOST:8786",
@@ -56,7 +64,8 @@ def add_grader_verbs(verbs):
     grade_all.add_argument("--verbose", action="store_true", help="show workers', kernels' and nbgrader's logs")
 
     feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
-    feedback.add_argument("--root", type=Path, default=PROJECT_ROOT, help="course folder (default: the project)")
+    feedback.add_argument("--root", type=Path, default=default_course(),
+                          help=f"course folder (default: ${COURSE_VARIABLE}, else the project)")
     feedback.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
 
     export_otter = verbs.add_parser("export-otter", help="otter-grader autograder zips and student notebooks, "
@@ -70,6 +79,11 @@ def add_grader_verbs(verbs):
     demo = verbs.add_parser("demo", help="the whole course end to end on sample submissions")
     demo.add_argument("--root", type=Path, default=PROJECT_ROOT / "demo", help="where the demo course goes (default: demo/)")
     demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--hub", action="store_true",
+                      help="as root: the same course through nbgrader's exchange on a JupyterHub, with the sample "
+                           "students as Unix users (see `autograder hub`)")
+    demo.add_argument("--hub-dir", type=Path, default=Path("/srv/autograder"),
+                      help="with --hub: the hub's folder (default: /srv/autograder)")
 
     lab = verbs.add_parser("lab", help="the course in JupyterLab: Formgrader, Create Assignment, Validate")
     lab.add_argument("--root", type=Path, default=PROJECT_ROOT,
@@ -78,6 +92,26 @@ def add_grader_verbs(verbs):
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     lab.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARG",
                      help="more options for `jupyter lab`, after --")
+
+    hub = verbs.add_parser("hub", help="as root: the course on a JupyterHub, with nbgrader's exchange for "
+                                       "releasing, submitting, collecting and feedback")
+    hub.add_argument("--root", type=Path, default=PROJECT_ROOT,
+                     help="course folder, e.g. demo/ after `autograder demo --hub` (default: the project)")
+    hub.add_argument("--hub-dir", type=Path, default=Path("/srv/autograder"),
+                     help="the hub's folder: its state, the exchange, the students' environment and data "
+                          "(default: /srv/autograder; scripts/hub-setup.sh builds it)")
+    hub.add_argument("--ip", default="127.0.0.1", help="address the hub listens on (default: 127.0.0.1)")
+    hub.add_argument("--port", type=int, default=8000, help="port of the hub (default: 8000)")
+    hub.add_argument("--authenticator", default="pam",
+                     help="pam (the default: Unix passwords), shared-password (one password, printed), dummy (any "
+                          "password; tests, on 127.0.0.1 only), or any JupyterHub authenticator, set up in --config")
+    hub.add_argument("--config", type=Path, metavar="FILE",
+                     help="more JupyterHub configuration, loaded last (an OAuthenticator's client id, say)")
+    hub.add_argument("--instructors-group", default="instructors",
+                     help="Unix group of the instructors (default: instructors)")
+    hub.add_argument("--students-group", default="students", help="Unix group of the students (default: students)")
+    hub.add_argument("jupyterhub_args", nargs="*", metavar="-- JUPYTERHUB_ARG",
+                     help="more options for `jupyterhub`, after --")
 
 
 def dispatch(args):
@@ -136,10 +170,19 @@ def dispatch(args):
 
         for autograder_zip, notebook in export(args.ids, args.out, args.solutions):
             print(f"otter autograder {autograder_zip}\nstudent notebook {notebook}")
+    elif args.verb == "demo" and args.hub:
+        from .hub_demo import run_hub_demo
+
+        run_hub_demo(args.root, args.hub_dir, args.workers)
     elif args.verb == "demo":
         from .demo import run_demo
 
         run_demo(args.root, args.workers)
+    elif args.verb == "hub":
+        from .hub import open_hub
+
+        open_hub(args.root, args.hub_dir, args.ip, args.port, args.authenticator, args.config,
+                 args.instructors_group, args.students_group, args.jupyterhub_args)
     elif args.verb == "lab":
         from .lab import open_lab
 

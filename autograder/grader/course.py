@@ -168,12 +168,15 @@ def prepared_gradebook(assignment_id, solutions=SOLUTIONS):
 
     source = Path(solutions) / assignment_id / f"{assignment_id}.ipynb"
     key = hashlib.sha256(source.read_bytes() + nbgrader.__version__.encode()).hexdigest()[:16]
-    cached = Path(tempfile.gettempdir()) / f"autograder-gradebook-{assignment_id}-{key}.db"
+    # It holds the source cells, hidden tests included: one per user, readable by that user alone
+    # (on the course's JupyterHub, students share /tmp).
+    cached = Path(tempfile.gettempdir()) / f"autograder-gradebook-{assignment_id}-{key}-{os.getuid()}.db"
     if not cached.is_file():
         with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
             api = nbgrader_api(tmp, source_directory=str(Path(solutions).resolve()), release_directory="release")
             run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
             staging = cached.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(Path(tmp) / "gradebook.db", staging)
+            os.chmod(staging, 0o600)
             os.replace(staging, cached)
     return cached

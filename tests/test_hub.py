@@ -1,0 +1,637 @@
+"""The class on nbgrader's exchange, on a real JupyterHub, driven by headless Chromium.
+
+`autograder hub` serves a tiny course (tests/tiny_course.py) as root with
+JupyterHub's dummy authenticator, to real Unix users made by
+scripts/hub-setup.sh: the instructor, and the students ada and ben, each in a
+browser session of their own, and cy, who attacks the exchange from a
+shell. The tests run in their written order, one step of the course each:
+
+1. the instructor generates and releases the worksheet in Formgrader;
+2. ada and ben fetch it from the Assignment List, fill it in, Validate and
+   submit; the due date passes between the two;
+3. cy leaves hostile folders in the exchange: links, a pipe, odd names, a
+   huge file, a forged early timestamp, a submission in ada's name;
+4. the students cannot read each other's work, the course or the grader's;
+5. the instructor collects in Formgrader, grades with `grade-all` in a
+   terminal of their own JupyterLab, generates and releases feedback;
+6. ada and ben fetch their feedback and read their scores and messages.
+
+Screenshots go to docs/ (for the README) and test-artifacts/hub/. It needs
+root (to make users and start their servers), Playwright with Debian's
+chromium, and configurable-http-proxy; without them it skips, unless
+AUTOGRADER_REQUIRE_BROWSER=1 (as in CI) makes that a failure. The students'
+environment is built once in $AUTOGRADER_HUB_TEST_DIR (default
+/var/tmp/autograder-hub-test) and reused while the kit is unchanged.
+"""
+
+import csv
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab_server import free_port
+from tiny_course import MARKER, make_course, student_version, tiny_solution
+
+PROJECT = Path(__file__).resolve().parents[1]
+BASE = Path(os.environ.get("AUTOGRADER_HUB_TEST_DIR", "/var/tmp/autograder-hub-test"))
+DOCS = PROJECT / "docs"
+ARTIFACTS = Path(os.environ.get("AUTOGRADER_TEST_ARTIFACTS", PROJECT / "test-artifacts")) / "hub"
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INSTRUCTOR, STUDENTS, ATTACKER = "instructor", ("ada", "ben"), "cy"
+ASSIGNMENT = "tiny"
+# The course's rules: nbgrader's late penalty (a late submission scores zero), files up to 1 MB.
+COURSE_CONFIG = 'c.LateSubmissionPlugin.penalty_method = "zero"\nc.CourseDirectory.max_file_size = 1000\n'
+# What each student hands in: ada a mistake only the hidden test sees, on time; ben the solution, late.
+WORK = {"ada": {"answer": "7", "double": "2 * x"}, "ben": {"answer": "42", "double": "x + x"}}
+EXPECTED = {"ada": (2.0, 0.0), "ben": (3.0, 3.0), "cy": (3.0, 3.0)}  # (score before the penalty, penalty)
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    sync_playwright = None
+
+_missing = ("playwright (pip install -e '.[test]')" if sync_playwright is None else
+            "chromium (apt-get install chromium)" if CHROMIUM is None else
+            "configurable-http-proxy (npm install -g configurable-http-proxy)"
+            if not shutil.which("configurable-http-proxy") else
+            "root, to create the course's Unix users and start their servers" if os.geteuid() != 0 else None)
+if _missing:
+    if os.environ.get("AUTOGRADER_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"the hub's browser test needs {_missing}")
+    pytest.skip(f"the hub's browser test needs {_missing}", allow_module_level=True)
+
+expect.set_options(timeout=60_000)
+TIMINGS = {}
+
+
+def step_time(name, started):
+    TIMINGS[name] = round(time.monotonic() - started, 1)
+
+
+# --- the course, its users and the hub -----------------------------------------------------------
+
+class HubProcess:
+    def __init__(self, course, hub_dir):
+        self.course, self.hub_dir = course, hub_dir
+        self.port, self.hub_port, self.proxy_port = free_port(), free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = BASE / "jupyterhub.log"
+        self.extra_config = BASE / "test_jupyterhub_config.py"
+        self.process = None
+
+    def start(self, timeout=120):
+        # JupyterLab exposes itself to the test's scripts, and asks the internet nothing.
+        self.extra_config.write_text(
+            "c = get_config()  # noqa: F821\n"
+            'c.Spawner.args = ["--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",\n'
+            '                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]\n')
+        command = [sys.executable, "-m", "autograder", "hub", "--root", self.course, "--hub-dir", self.hub_dir,
+                   "--port", str(self.port), "--authenticator", "dummy", "--config", self.extra_config, "--",
+                   f"--JupyterHub.hub_port={self.hub_port}",
+                   f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.proxy_port}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "JUPYTER"))}
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(list(map(str, command)), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"`autograder hub` exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.base + "/hub/api", timeout=5) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"JupyterHub did not answer within {timeout} s:\n{self.log()}")
+            time.sleep(0.5)
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # the hub stops the users' servers as it exits
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def log(self):
+        return self.log_path.read_text()[-4000:] if self.log_path.is_file() else ""
+
+
+@pytest.fixture(scope="module")
+def hub():
+    from autograder.grader.hub import Hub
+
+    started = time.monotonic()
+    course, hub_dir = BASE / "course", BASE / "hub"
+    shutil.rmtree(course, ignore_errors=True)
+    for leftover in ("state", "exchange", "student", "instructor"):
+        shutil.rmtree(hub_dir / leftover, ignore_errors=True)
+    BASE.mkdir(parents=True, exist_ok=True)
+    os.chmod(BASE, 0o755)
+    make_course(course, config=COURSE_CONFIG)
+    setup = subprocess.run(["bash", PROJECT / "scripts" / "hub-setup.sh", "--course", course, "--hub-dir", hub_dir,
+                            "--instructor", INSTRUCTOR, *[a for s in (*STUDENTS, ATTACKER) for a in ("--student", s)]],
+                           capture_output=True, text=True)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    step_time("hub-setup.sh", started)
+    for user in (INSTRUCTOR, *STUDENTS):
+        fresh_home(user)
+    started = time.monotonic()
+    process = HubProcess(course, hub_dir).start()
+    step_time("hub start", started)
+    process.layout = Hub(course, hub_dir)
+    import_roster(process.layout)
+    yield process
+    process.stop()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(process.log_path, ARTIFACTS / "jupyterhub.log")
+    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
+
+
+def import_roster(layout):
+    """The class list, as the instructor imports it (Formgrader shows names)."""
+    from autograder.grader.hub import as_user, instructor_environment
+
+    roster = BASE / "roster.csv"
+    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{s.capitalize()},{last}\n" for s, last in
+                                                            (("ada", "Able"), ("ben", "Baker"), ("cy", "Carter"))))
+    os.chmod(roster, 0o644)
+    result = as_user(INSTRUCTOR, ["nbgrader", "db", "student", "import", roster], env=instructor_environment(layout),
+                     cwd=layout.course, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def fresh_home(user):
+    """The user's home as on the first day: no worksheet, no nbgrader cache, no JupyterLab workspace,
+    and no news toast in JupyterLab (it would cover the buttons)."""
+    from autograder.grader.hub import as_user
+
+    home = Path(f"~{user}").expanduser()
+    for leftover in (ASSIGNMENT, ".local/share/jupyter/nbgrader_cache", ".jupyter/lab/workspaces"):
+        shutil.rmtree(home / leftover, ignore_errors=True)
+    settings = {"apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
+    script = ("import json, os, sys\n"
+              "for name, value in json.loads(sys.argv[1]).items():\n"
+              "    p = os.path.expanduser(f'~/.jupyter/lab/user-settings/@jupyterlab/{name}.jupyterlab-settings')\n"
+              "    os.makedirs(os.path.dirname(p), exist_ok=True)\n"
+              "    open(p, 'w').write(json.dumps(value))\n")
+    as_user(user, ["python3", "-c", script, json.dumps(settings)], check=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sessions(browser, hub):
+    """One browser session per user, logged in on first use."""
+    pages = {}
+
+    def session(user):
+        if user not in pages:
+            pages[user] = login(browser, hub, user)
+        return pages[user]
+
+    yield session
+    for name, page in pages.items():
+        page.screenshot(path=ARTIFACTS / f"last-{name}.png")
+        page.context.close()
+
+
+def login(browser, hub, user):
+    started = time.monotonic()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(90_000)
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    page = context.new_page()
+    page.goto(hub.base + "/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", "any password: the dummy authenticator")
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=150_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    page.wait_for_function("window.jupyterapp !== undefined")
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    step_time(f"log-in {user}", started)
+    return page
+
+
+def command(page, name, args=None):
+    return page.evaluate("([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}])
+
+
+def has_commands(page, names):
+    return page.evaluate("(names) => names.map(n => window.jupyterapp.commands.hasCommand(n))", names)
+
+
+NBGRADER_TOOLS = ["nbgrader:open-formgrader", "nbgrader:open-create-assignment", "nbgrader:open-course-list",
+                  "nbgrader:open-assignment-list"]
+
+
+# --- Formgrader ----------------------------------------------------------------------------------------
+
+def formgrader(page, hub, path=None):
+    command(page, "nbgrader:open-formgrader")
+    frame = page.frame_locator("#formgrader-iframe iframe")
+    if path:
+        page.locator("#formgrader-iframe iframe").element_handle().content_frame().goto(
+            f"{hub.base}/user/{INSTRUCTOR}/formgrader/{path}")
+    return frame
+
+
+def assignment_row(frame):
+    return frame.locator("#main-table tr", has=frame.locator("td.name", has_text=ASSIGNMENT))
+
+
+def press(frame, row, column):
+    """Click a Formgrader action of the assignment's row; return the text of the dialog that answers, closed."""
+    row.locator(f"td.{column} a").click()
+    dialog = frame.locator(".modal.in .modal-content")
+    expect(dialog).to_be_visible(timeout=180_000)
+    text = dialog.inner_text()
+    dialog.locator(".modal-footer button").click()
+    expect(frame.locator(".modal.in")).to_have_count(0)
+    return text
+
+
+# --- the Assignment List ---------------------------------------------------------------------------------
+
+def assignment_list(page):
+    command(page, "nbgrader:open-assignment-list")
+    panel = page.locator(".jp-MainAreaWidget:not(.lm-mod-hidden)", has=page.locator("#released_assignments_list"))
+    expect(panel).to_be_visible()
+    page.locator("#refresh_assignments_list").click()
+    return panel
+
+
+def list_rows(page, which):
+    return page.locator(f"#{which}_assignments_list > .list_item")
+
+
+def open_notebook(page, path):
+    command(page, "docmanager:open", {"path": path})
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(panel.locator(".jp-Notebook .jp-Cell").first).to_be_visible()
+    page.wait_for_function("() => { const w = window.jupyterapp.shell.currentWidget;"
+                           " const k = w && w.sessionContext && w.sessionContext.session"
+                           " && w.sessionContext.session.kernel; return k && k.status === 'idle'; }")
+    return panel
+
+
+def fill_cell(page, panel, index, text):
+    """Replace the text of the ``index``-th code cell, as a student pasting an answer."""
+    editor = panel.locator(".jp-CodeCell .cm-content").nth(index)
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+
+
+# --- as the Unix users, from a shell --------------------------------------------------------------------
+
+def can_read(user, path):
+    """Whether ``user`` can list or read ``path`` (``cat``/``ls`` as that user)."""
+    from autograder.grader.hub import as_user
+
+    tool = "ls" if Path(path).is_dir() else "cat"
+    return as_user(user, [tool, path], cwd="/", capture_output=True).returncode == 0
+
+
+def grading(user):
+    """Whether ``user`` runs `autograder grade-all` now."""
+    return subprocess.run(["pgrep", "-u", user, "-f", "autograder grade-all"], capture_output=True).returncode == 0
+
+
+def inbound(hub):
+    return hub.layout.course_exchange / "inbound"
+
+
+def submissions_in_exchange(hub, student):
+    return sorted(p for p in inbound(hub).iterdir() if p.name.startswith(f"{student}+"))
+
+
+def due_date_now():
+    """A due date between the first submission and the next: now, to the second, in UTC."""
+    time.sleep(1.5)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    time.sleep(1.5)
+    return now
+
+
+# === 1. the instructor releases ========================================================================
+
+def test_instructor_releases_the_worksheet_from_formgrader(sessions, hub):
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    assert has_commands(page, NBGRADER_TOOLS) == [True] * 4  # Formgrader, Create Assignment, Course List, Assignment List
+    frame = formgrader(page, hub)
+    row = assignment_row(frame)
+    expect(row.locator("td.status")).to_have_text("draft")
+    assert "Successfully created the student version of 'tiny'" in press(frame, row, "assign")
+    expect(row.locator("td.release a")).to_be_visible()
+    log = press(frame, row, "release")
+    assert "Successfully released 'tiny'" in log, log
+    expect(row.locator("td.status")).to_have_text("released")
+    page.screenshot(path=DOCS / "hub-formgrader.png")
+    released = hub.layout.course_exchange / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    assert released.is_file() and MARKER not in released.read_text()
+    step_time("release", started)
+
+
+# === 2. two students fetch, fill in, validate and submit ===============================================
+
+def fetch_fill_validate(page, student):
+    assert has_commands(page, NBGRADER_TOOLS) == [False, False, False, True]  # only the Assignment List
+    panel = assignment_list(page)
+    released = list_rows(page, "released")
+    expect(released).to_have_count(1)
+    expect(released.first).to_contain_text(ASSIGNMENT)
+    expect(released.first.locator(".item_course")).to_have_text("deep-learning-worksheets")
+    if student == "ada":
+        page.screenshot(path=DOCS / "hub-assignment-list.png")
+    released.first.get_by_role("button", name="Fetch").click()
+    fetched = list_rows(page, "fetched")
+    expect(fetched.filter(has_text=ASSIGNMENT)).to_have_count(1)
+    expect(list_rows(page, "released")).to_have_count(0)
+    assert panel.is_visible()
+
+    notebook = open_notebook(page, f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
+    fill_cell(page, notebook, 0, f"answer = {WORK[student]['answer']}")
+    fill_cell(page, notebook, 2, f"def double(x):\n    return {WORK[student]['double']}")
+    command(page, "docmanager:save")
+    notebook.locator("jp-button.validate-button").click()
+    message = page.locator(".jp-Dialog #validation-message")
+    expect(message).to_be_visible(timeout=120_000)
+    text = message.inner_text().strip()
+    if student == "ada":
+        page.screenshot(path=DOCS / "hub-validate.png")
+    page.locator(".jp-Dialog .jp-Dialog-button").last.click()
+    return text
+
+
+def submit(page):
+    assignment_list(page)
+    row = list_rows(page, "fetched").filter(has_text=ASSIGNMENT)
+    row.get_by_role("button", name="Submit").click()
+    submitted = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
+    expect(submitted).to_have_count(1)
+    return submitted.inner_text()
+
+
+def test_ada_fetches_validates_and_submits_on_time(sessions, hub):
+    started = time.monotonic()
+    page = sessions("ada")
+    # Her mistake passes the visible test: Validate says success; only the hidden test will see it.
+    assert fetch_fill_validate(page, "ada") == "Success! Your notebook passes all the tests."
+    shown = submit(page)
+    [submission] = submissions_in_exchange(hub, "ada")
+    assert submission.name.split("+")[2].split(" ")[0] in shown  # the timestamp she sees is the exchange's
+    page.screenshot(path=ARTIFACTS / "ada-submitted.png")
+    step_time("ada: fetch, fill in, validate, submit", started)
+
+
+def test_the_due_date_passes(sessions, hub):
+    """The instructor sets the due date to now in Formgrader's Edit dialog: ada was on time, the rest is late."""
+    page = sessions(INSTRUCTOR)
+    due = due_date_now()
+    frame = formgrader(page, hub, "manage_assignments")
+    row = assignment_row(frame)
+    row.locator("td.edit a").click()
+    frame.locator(".modal.in input.modal-duedate").fill(due.strftime("%Y-%m-%dT%H:%M:%S"))
+    frame.locator(".modal.in input.modal-timezone").fill("+0000")
+    frame.locator(".modal.in button.save").click()
+    expect(row.locator("td.duedate")).to_contain_text(due.strftime("%Y-%m-%d %H:%M:%S"))
+    hub.due = due
+
+
+def test_ben_submits_after_the_due_date(sessions, hub):
+    started = time.monotonic()
+    page = sessions("ben")
+    assert fetch_fill_validate(page, "ben") == "Success! Your notebook passes all the tests."
+    submit(page)
+    step_time("ben: fetch, fill in, validate, submit", started)
+
+
+# === 3. a hostile student =================================================================================
+
+HOSTILE = r'''
+import json, os, secrets, sys
+inbound, course, notebook = sys.argv[1:4]
+forged = "2000-01-01 00:00:00.000000 UTC"  # long before the due date
+folder = os.path.join(inbound, f"cy+tiny+{forged}+{secrets.token_urlsafe(6)}")
+os.mkdir(folder)
+open(os.path.join(folder, "tiny.ipynb"), "w").write(notebook)
+open(os.path.join(folder, "timestamp.txt"), "w").write(forged)
+os.symlink(os.path.join(course, "gradebook.db"), os.path.join(folder, "gradebook.db"))
+os.symlink(os.path.join(course, "solutions"), os.path.join(folder, "solutions"))
+os.mkfifo(os.path.join(folder, "pipe"))
+open(os.path.join(folder, "new\nline.txt"), "w").write("x")
+open(os.path.join(folder, "\u202egnp.py"), "w").write("x")
+with open(os.path.join(folder, "huge.bin"), "wb") as f:
+    f.truncate(50_000_000)  # over the course's 1 MB, sparse
+os.makedirs(os.path.join(folder, "data"))
+open(os.path.join(folder, "data", "notes.txt"), "w").write("kept")
+os.symlink("/", os.path.join(folder, "data", "root"))
+# In ada's name, dated in the future so that nbgrader's collect would take it as her latest.
+impostor = os.path.join(inbound, f"ada+tiny+2099-01-01 00:00:00.000000 UTC+{secrets.token_urlsafe(6)}")
+os.mkdir(impostor)
+open(os.path.join(impostor, "tiny.ipynb"), "w").write(notebook)
+os.mkdir(os.path.join(inbound, "cy+tiny+not a time+x"))  # nbgrader's collect stops on this name
+print(folder)
+'''
+HOSTILE_REFUSALS = {  # path in cy's folder -> words of the reason collect.log gives
+    "gradebook.db": "a link to", "solutions": "a link to", "pipe": "a named pipe", "new\\nline.txt": "control",
+    "\\u202egnp.py": "control or invisible", "huge.bin": "over the course's limit", "data/root": "a link to '/'",
+}
+
+
+def test_a_hostile_student_leaves_links_pipes_odd_names_and_a_huge_file(hub):
+    from autograder.grader.hub import as_user
+
+    notebook = nbformat.writes(student_version(tiny_solution()))
+    result = as_user(ATTACKER, [hub.layout.student_env / "bin" / "python", "-c", HOSTILE, inbound(hub),
+                                hub.course, notebook], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    hub.hostile = Path(result.stdout.strip())
+
+
+# === 4. students apart ===================================================================================
+
+def test_students_cannot_read_each_others_work_or_the_course(hub):
+    course = hub.course
+    [ada_submission] = [p for p in submissions_in_exchange(hub, "ada") if "2099" not in p.name]
+    private = {
+        "the exchange's inbound folder": inbound(hub),
+        "ada's submission": ada_submission / f"{ASSIGNMENT}.ipynb",
+        "ada's home": Path("~ada").expanduser(),
+        "ada's fetched worksheet": Path("~ada").expanduser() / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "the released feedback folder": hub.layout.course_exchange / "feedback",
+        "the course folder": course,
+        "the course's solutions": course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "the gradebook": course / "gradebook.db",
+        "the course secret": course / ".autograder-secret",
+        "the grader's package": PROJECT / "autograder" / "grader" / "hidden.py",
+        "the hidden hand-drawn digits": next((PROJECT / "autograder" / "grader" / "data").rglob("*.png")),
+        "the project's solutions": PROJECT / "solutions",
+    }
+    readable = [what for what, path in private.items() if can_read("ben", path)]
+    assert readable == [], f"ben can read {readable}"
+    # What a student may read: the released worksheet, their own work, the kit and the data.
+    public = [hub.layout.course_exchange / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+              Path("~ben").expanduser() / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+              hub.layout.datasets / "mnist"]
+    assert [p for p in public if not can_read("ben", p)] == []
+    # The instructor reads every submission in the exchange, through the course's group.
+    assert can_read(INSTRUCTOR, ada_submission / f"{ASSIGNMENT}.ipynb")
+    assert can_read(INSTRUCTOR, ada_submission / "submission_secret.txt")
+    assert (ada_submission.stat().st_mode & 0o777, ada_submission.group()) == (0o770, "instructors")
+
+
+# === 5. the instructor collects, grades and releases feedback ===========================================
+
+def test_instructor_collects_in_formgrader(sessions, hub):
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    frame = formgrader(page, hub, "manage_assignments")
+    row = assignment_row(frame)
+    log = press(frame, row, "collect")
+    assert "Successfully collected" in log, log
+    assert "refused" in log  # cy's refusals, in the dialog
+    expect(row.locator("td.num-submissions")).to_have_text("3")
+    submitted = hub.course / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["ada", "ben", "cy"]
+    step_time("collect", started)
+
+
+def test_the_hostile_submission_was_collected_safely(hub):
+    submitted = hub.course / "submitted"
+    cy = submitted / "cy" / ASSIGNMENT
+    kept = sorted(str(p.relative_to(cy)) for p in cy.rglob("*"))
+    assert kept == ["data", "data/notes.txt", "submission_secret.txt", "timestamp.txt", f"{ASSIGNMENT}.ipynb"]
+    assert not any(p.is_symlink() for p in submitted.rglob("*"))
+    report = (hub.course / "collect.log").read_text()
+    for path, reason in HOSTILE_REFUSALS.items():
+        lines = [line for line in report.splitlines() if f"/{path}'" in line]
+        assert lines and reason in lines[0], (path, report)
+    assert "belongs to 'cy'" in report and "the whole submission was refused" in report
+    honest = [p.name for s in STUDENTS for p in submissions_in_exchange(hub, s) if "2099" not in p.name]
+    assert [line for line in report.splitlines() if any(name in line for name in honest)] == []  # whole
+    assert "not nbgrader's" in report  # the unparsable name, refused alone
+    # ada's own submission, not cy's in her name, and the exchange's time, not cy's forged one.
+    assert "answer = 7" in (submitted / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    forged = (hub.hostile / "timestamp.txt").read_text()
+    stamp = (cy / "timestamp.txt").read_text()
+    assert forged.startswith("2000") and stamp > hub.due.strftime("%Y-%m-%d %H:%M:%S")
+    assert "its own timestamp says 2000-01-01" in report
+
+
+def test_instructor_grades_with_grade_all_in_a_terminal(sessions, hub):
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    command(page, "terminal:create-new")
+    terminal = page.locator(".jp-Terminal:not(.lm-mod-hidden) .xterm-screen")
+    expect(terminal).to_be_visible()
+    terminal.click()
+    page.keyboard.type("autograder grade-all --workers 1\n")
+    outcomes = hub.course / "grade-all.json"
+    time.sleep(3)
+    deadline = time.monotonic() + 420
+    while grading(INSTRUCTOR) and time.monotonic() < deadline:  # the terminal draws on a canvas: watch the process
+        time.sleep(2)
+    assert outcomes.is_file() and not grading(INSTRUCTOR), "grade-all did not finish"
+    time.sleep(1)  # its last lines reach the terminal
+    page.screenshot(path=DOCS / "hub-grade-all.png")
+    results = json.loads(outcomes.read_text())
+    scores = {key.split("/")[0]: (o["score"], o["late_penalty"]) for key, o in results.items()}
+    assert scores == EXPECTED, scores
+    assert all(o["sandbox"] == "bwrap" for o in results.values())  # graded in the jail
+    rows = {r["student_id"]: r for r in csv.DictReader((hub.course / "grades.csv").open())}
+    assert float(rows["ben"]["late_submission_penalty"]) == EXPECTED["ben"][1]
+    assert float(rows["ada"]["late_submission_penalty"]) == 0
+    hub.outcomes = results
+    step_time("grade-all (1 worker, 3 submissions)", started)
+
+
+def test_instructor_generates_and_releases_feedback(sessions, hub):
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    frame = formgrader(page, hub, "manage_assignments")
+    row = assignment_row(frame)
+    assert "Successfully generated feedback" in press(frame, row, "generate-feedback")
+    log = press(frame, row, "release-feedback")
+    assert "Successfully released feedback" in log, log
+    released = list((hub.layout.course_exchange / "feedback").glob("*.html"))
+    assert len(released) == 3
+    frame = formgrader(page, hub, f"manage_submissions/{ASSIGNMENT}")
+    expect(frame.locator("#main-table tr td.score").first).not_to_be_empty()
+    page.screenshot(path=DOCS / "hub-formgrader-scores.png")
+    step_time("feedback", started)
+
+
+# === 6. the students read their feedback ================================================================
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_students_fetch_their_feedback(sessions, hub, student):
+    started = time.monotonic()
+    page = sessions(student)
+    assignment_list(page)
+    row = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
+    row.get_by_role("button", name="Fetch Feedback").click()
+    expect(row.get_by_text("(view feedback)")).to_be_visible()
+    if student == "ada":
+        page.screenshot(path=DOCS / "hub-fetch-feedback.png")
+    [html] = Path(f"~{student}").expanduser().glob(f"{ASSIGNMENT}/feedback/*/{ASSIGNMENT}.html")
+    relative = html.relative_to(Path(f"~{student}").expanduser())
+    feedback = page.context.new_page()
+    feedback.goto(f"{hub.base}/user/{student}/files/{relative}")
+    text = " ".join(feedback.locator("body").inner_text().split())
+    score, penalty = EXPECTED[student]
+    assert f"{ASSIGNMENT} (Score: {score - penalty:.1f} / 3.0)" in text, text[:500]
+    if penalty:  # ben: full marks, less the penalty for the time the exchange recorded
+        assert f"Late submission penalty (Score: -{penalty:.1f})" in text
+        feedback.screenshot(path=DOCS / "hub-feedback-late.png", full_page=True)
+    content = feedback.content()
+    assert MARKER not in content and "HIDDEN TESTS" not in content
+    if student == "ada":
+        assert "Expected the value 42, found 7" in text  # the hidden test's message reached her
+        feedback.screenshot(path=ARTIFACTS / "ada-feedback.png", full_page=True)  # as docs/feedback.png
+    feedback.close()
+    step_time(f"{student}: feedback", started)
+
+
+# === the hub's own guard =====================================================================================
+
+def test_the_hub_refuses_to_start_while_a_student_could_open_the_course(hub):
+    from autograder import UserError
+    from autograder.grader.hub import check_host
+
+    mode = hub.course.stat().st_mode
+    os.chmod(hub.course, 0o755)
+    try:
+        with pytest.raises(UserError, match=f"the student '(ada|ben|cy)' can open {hub.course}; make the course"):
+            check_host(hub.layout)
+    finally:
+        os.chmod(hub.course, mode)
+    check_host(hub.layout)  # private again: nothing to say

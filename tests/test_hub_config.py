@@ -1,0 +1,135 @@
+"""What `autograder hub` writes and refuses, without starting a hub: the students' and instructors'
+configuration, the instructors' Dask over TLS, the refusals in one sentence.
+(tests/test_hub.py starts a real one.)"""
+
+import os
+
+import pytest
+
+from autograder import UserError
+from tiny_course import make_course
+
+
+@pytest.fixture
+def hub(tmp_path):
+    from autograder.grader.hub import Hub
+
+    return Hub(make_course(tmp_path / "course"), tmp_path / "hub")
+
+
+def test_students_get_the_exchange_and_private_submit_and_not_the_instructors_tools(hub):
+    import json
+
+    from autograder.grader.hub import student_environment, write_configs
+
+    config_path, _ = write_configs(hub, authenticator="dummy")
+    student = (hub.student_config / "nbgrader_config.py").read_text()
+    assert f"c.Exchange.root = {str(hub.exchange)!r}" in student
+    assert 'c.ExchangeFactory.submit = "autograder.course_exchange.PrivateSubmit"' in student
+    assert "c.CourseDirectory.course_id = 'deep-learning-worksheets'" in student
+    assert "autograder.grader" not in student  # nothing the student kit lacks
+    server = json.loads((hub.student_config / "jupyter_server_config.json").read_text())
+    assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.formgrader": False,
+                                                          "nbgrader.server_extensions.course_list": False}
+    lab = json.loads((hub.student_config / "labconfig" / "page_config.json").read_text())
+    assert set(lab["disabledExtensions"]) == {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                                              "@jupyter/nbgrader:course-list"}
+    instructor = (hub.instructor_config / "nbgrader_config.py").read_text()
+    assert 'c.ExchangeFactory.collect = "autograder.grader.collect.SafeCollect"' in instructor
+    env = student_environment(hub)
+    assert env["PATH"].startswith(str(hub.student_env / "bin")) and env["AUTOGRADER_DATA_DIR"] == str(hub.datasets)
+    hub_config = config_path.read_text()
+    assert 'c.Spawner.env_keep = ["LANG", "LC_ALL", "TZ"]' in hub_config  # nothing else of the hub's environment
+    assert oct(config_path.stat().st_mode & 0o777) == "0o600"
+
+
+# A student's process: no key, a certificate of its own, or plain TCP.
+ATTACK = """
+import sys
+from distributed import Client
+from distributed.security import Security
+
+address = sys.argv[1]
+for name, target, security in (("own certificate", address, Security.temporary()),
+                               ("plain tcp", address.replace("tls://", "tcp://"), None)):
+    try:
+        Client(target, security=security, timeout=5, set_as_default=False)
+        print(name + ": let in")
+    except (OSError, TimeoutError):
+        print(name + ": refused")
+"""
+# The instructor's: grade-all's own cluster and client, then the student's attempts against it.
+CLUSTER = """
+import os, subprocess, sys
+from autograder.grader.grade_all import dask_client
+
+with dask_client(1, None, False) as client:
+    address = client.scheduler.address
+    print(address)
+    print("own client:", client.submit(sum, [1, 2], pure=False).result())
+    student = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    print(subprocess.run([sys.executable, "-c", sys.argv[1], address], env=student, capture_output=True,
+                         text=True).stdout, end="")
+"""
+
+
+def test_the_instructors_dask_clusters_admit_only_holders_of_the_course_key(hub):
+    """grade-all's local cluster listens on 127.0.0.1, where students can connect too."""
+    import subprocess
+    import sys
+
+    from autograder.grader.hub import dask_tls, dask_tls_environment
+
+    key = dask_tls(hub)
+    assert oct(key.stat().st_mode & 0o777) == "0o640"
+    env = {**os.environ, **dask_tls_environment(key)}  # as in the instructors' servers
+    result = subprocess.run([sys.executable, "-c", CLUSTER, ATTACK], env=env, capture_output=True, text=True,
+                            timeout=300)
+    lines = result.stdout.splitlines()
+    assert lines[:1] and lines[0].startswith("tls://127.0.0.1:"), result.stdout + result.stderr
+    assert lines[1:] == ["own client: 3", "own certificate: refused", "plain tcp: refused"], result.stderr
+
+
+def test_the_dummy_authenticator_stays_on_localhost(hub):
+    from autograder.grader.hub import open_hub
+
+    with pytest.raises(UserError, match="dummy authenticator lets anyone log in as anyone"):
+        open_hub(hub.course, hub.folder, ip="0.0.0.0", authenticator="dummy")
+
+
+def test_the_hub_needs_root(hub, monkeypatch):
+    from autograder.grader.hub import open_hub
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(UserError, match="must run as root: JupyterHub starts each user's server as that user"):
+        open_hub(hub.course, hub.folder)
+
+
+def test_the_gradebook_autograder_grade_caches_in_tmp_is_its_users_alone(hub):
+    """It holds the hidden tests, and on the course's hub every student shares /tmp."""
+    import stat
+
+    from autograder.grader.course import prepared_gradebook
+
+    cached = prepared_gradebook("tiny", solutions=hub.course / "solutions")
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600 and cached.stat().st_uid == os.getuid()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to make a folder as another user")
+def test_a_kit_folder_someone_else_left_in_tmp_is_not_imported_by_graded_kernels():
+    """On the hub /tmp is shared: a student could leave a kit of theirs where the grader's would go."""
+    import pwd
+    import shutil
+
+    from autograder import kit
+
+    planted = kit.package_for_kernel.__wrapped__()  # where the grader's kit goes
+    shutil.rmtree(planted)
+    (planted / "autograder").mkdir(parents=True)
+    (planted / "autograder" / "__init__.py").write_text("raise SystemExit('a planted kit')\n")
+    os.chown(planted, pwd.getpwnam("nobody").pw_uid, -1)
+    try:
+        used = kit.package_for_kernel.__wrapped__()
+        assert used != planted and "planted" not in (used / "autograder" / "__init__.py").read_text()
+    finally:
+        shutil.rmtree(planted)
