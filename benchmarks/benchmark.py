@@ -1,20 +1,22 @@
-"""What grading costs: the five solutions, trusted scoring and the jail, class grading with Dask.
+"""What grading costs, and what a change to the grader costs: paired runs of two installations.
 
-    .venv/bin/python benchmarks/benchmark.py [--repeat N] [--class-size 16] [--parts solutions trusted class]
-                                             [--worksheets ID ...] [--out benchmarks/RESULTS.md]
+    .venv/bin/python benchmarks/benchmark.py [--before PYTHON] [--repeat N] [--class-size 16]
+                                             [--parts solutions hold class imports] [--worksheets ID ...]
+                                             [--out benchmarks/RESULTS.md]
 
-1. solutions: `autograder grade` on each worksheet's solution (hidden tests
-   removed, as a student hands it in): the time of all five together.
-2. trusted: each solution graded three ways, interleaved run by run so a
-   slow spell hits all three: hidden tests in the student's kernel as plain
-   nbgrader runs them (no jail, no grader process); trusted scoring in a
-   fresh grader process; trusted scoring and the bubblewrap jail. The cost
-   of trusted scoring is the median difference of the first two, in percent;
-   the jail's, the median difference of the last two, in seconds.
-3. class: --class-size submissions of the cheapest worksheet graded by the
-   real `nbgrader autograde` CLI one after the other, by `grade-all` with 1
-   and 2 local Dask workers, and by `grade-all --scheduler` on a `dask
-   scheduler` with two `dask worker` processes on this machine.
+Each part runs `autograder` as a command of this checkout's interpreter ("after") and, with
+--before, of another installation's ("before", e.g. a virtualenv of an earlier commit), one run of
+each in turn, so that a slow spell of the machine hits both:
+
+1. solutions: `autograder grade` on each worksheet's solution as a student hands it in (hidden
+   tests removed), with the jail. This host's reference run is made first and cached, as a grading
+   host makes it once per version; its time is reported apart. Reported: seconds per worksheet,
+   the ratio after/before, and the scoring process's peak memory.
+2. hold: worksheet 2's solution with an endless loop in a cell of its own, the way a hostile
+   submission holds a grading worker: the time it held it, against the solution's own time.
+3. class: --class-size copies of worksheet 2's solution graded by `grade-all --workers 2`, from
+   scratch: seconds per submission.
+4. imports: what the scoring process imports before it scores (`python -I -X importtime`).
 
 Run it on an otherwise idle machine; it writes a markdown report.
 """
@@ -24,9 +26,7 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,206 +39,192 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import host, pipeline  # noqa: E402
-from autograder.grader.course import ASSIGNMENTS, CONFIG_FILE, SOLUTIONS, worksheet_ids  # noqa: E402
+from autograder import host  # noqa: E402
+from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # noqa: E402
 from autograder.grader.demo import student_copy  # noqa: E402
-from autograder.grader.grading import grade_submission  # noqa: E402
 
-BIN = Path(sys.executable).parent
 CHEAPEST = "02_fashion_mnist"
+ENDLESS = "while True:\n    pass"
 
 
-def handed_in(assignment_id, folder):
-    """The solution as a student hands it in, with the files beside it."""
+def handed_in(assignment_id, folder, extra_cell=None):
+    """The solution as a student hands it in, with the files beside it (and one more cell, if given)."""
     shutil.copytree(ASSIGNMENTS / assignment_id, folder, dirs_exist_ok=True)
     nb = student_copy(nbformat.read(SOLUTIONS / assignment_id / f"{assignment_id}.ipynb", as_version=4))
+    if extra_cell:
+        nb.cells.append(nbformat.v4.new_code_cell(extra_cell))
     nbformat.write(nb, folder / f"{assignment_id}.ipynb")
     return folder / f"{assignment_id}.ipynb"
 
 
-def in_kernel_sources(work):
-    """The solutions with each hidden block importing its checks, so the kernel itself can run it."""
-    target = work / "in-kernel-solutions"
-    shutil.copytree(SOLUTIONS, target)
-    for path in target.glob("*/*.ipynb"):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            cell.source = cell.source.replace("### BEGIN HIDDEN TESTS\n",
-                                              "### BEGIN HIDDEN TESTS\nfrom autograder.grader import hidden\n")
-        nbformat.write(nb, path)
-    return target
-
-
-def variant(name):
-    """nbgrader settings for one way of grading."""
-    from traitlets.config import Config
-
-    config = Config()
-    if name == "in kernel":
-        execution, gradebook = pipeline.split()
-        config.Autograde.autograde_preprocessors = [
-            s for s in execution if not s.startswith("autograder.grader.")] + gradebook
-        config.SandboxedExecute.run_hidden_tests = True
-        config.SandboxedExecute.sandbox = "none"
-    elif name == "trusted":
-        config.SandboxedExecute.sandbox = "none"
-    return config
-
-
-def grade_seconds(path, assignment_id, solutions=SOLUTIONS, config=None):
+def grade(python, path, assignment_id, work):
+    """``(seconds, report)`` of `autograder grade` run by ``python`` (the report's JSON, the kept notebook)."""
+    report, keep = work / "report.json", work / "keep"
+    shutil.rmtree(keep, ignore_errors=True)
     started = time.perf_counter()
-    report = grade_submission(path, assignment_id, solutions=solutions, config=config,
-                              sandbox=config is None or config.SandboxedExecute.get("sandbox") != "none")
+    done = subprocess.run([python, "-m", "autograder", "grade", str(path), "--assignment", assignment_id,
+                           "--json", str(report), "--keep", str(keep), "--quiet"], capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    assert report["score"] == report["max_score"], (assignment_id, report["cells"])
-    return seconds
+    if done.returncode != 0:
+        raise RuntimeError(f"{python} grade {assignment_id}: {done.stderr.strip()[-500:]}")
+    found = json.loads(report.read_text())
+    kept = nbformat.read(keep / f"{assignment_id}.ipynb", as_version=4).metadata.get("autograder", {})
+    found["scoring_peak_bytes"] = (kept.get("scoring") or {}).get("peak_bytes")
+    return seconds, found
 
 
-def solutions_part(work, repeat, ids):
-    rows = {}
-    for assignment_id in ids:
-        path = handed_in(assignment_id, work / f"solution-{assignment_id}")
-        rows[assignment_id] = statistics.median(grade_seconds(path, assignment_id) for _ in range(repeat))
-        print(f"{assignment_id}: {rows[assignment_id]:.1f} s", flush=True)
-    return rows
+def installations(args):
+    found = {"after": sys.executable}
+    if args.before:
+        found = {"before": args.before, **found}
+    return found
 
 
-def trusted_part(work, repeat, ids):
-    sources = in_kernel_sources(work)
-    rows = {}
-    for assignment_id in ids:
-        path = handed_in(assignment_id, work / f"trusted-{assignment_id}")
-        runs = []
-        for _ in range(repeat):
-            runs.append((grade_seconds(path, assignment_id, sources, variant("in kernel")),
-                         grade_seconds(path, assignment_id, config=variant("trusted")),
-                         grade_seconds(path, assignment_id)))
-        rows[assignment_id] = runs
-        print(f"{assignment_id}: in kernel / trusted / trusted + jail: {runs}", flush=True)
-    return rows
+def solutions_part(work, args):
+    results = {}
+    for assignment_id in args.worksheets:
+        folder = work / "solutions" / assignment_id
+        path = handed_in(assignment_id, folder)
+        for name, python in installations(args).items():  # a first run makes (and caches) the reference
+            started = time.perf_counter()
+            grade(python, path, assignment_id, folder)
+            results.setdefault(assignment_id, {}).setdefault(f"{name} first", time.perf_counter() - started)
+        for _ in range(args.repeat):
+            for name, python in installations(args).items():
+                seconds, report = grade(python, path, assignment_id, folder)
+                assert report["score"] == report["max_score"], (name, assignment_id, report["cells"])
+                entry = results[assignment_id]
+                entry.setdefault(name, []).append(seconds)
+                if name == "after":
+                    entry["peak"] = max(entry.get("peak", 0), report["scoring_peak_bytes"] or 0)
+                    entry["reference"] = report.get("reference", {})
+        print(assignment_id, json.dumps(results[assignment_id], default=str), flush=True)
+    return results
 
 
-def class_course(root, size):
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    shutil.copy(CONFIG_FILE, root / CONFIG_FILE.name)  # rooted where it lies: a course of its own
-    shutil.copytree(SOLUTIONS / CHEAPEST, root / "solutions" / CHEAPEST)
-    for i in range(size):
-        handed_in(CHEAPEST, root / "submitted" / f"s{i:02d}" / CHEAPEST)
-    return root
+def hold_part(work, args):
+    results = {}
+    for name, python in installations(args).items():
+        folder = work / "hold" / name
+        solution = handed_in(CHEAPEST, folder / "solution")
+        endless = handed_in(CHEAPEST, folder / "endless", ENDLESS)
+        grade(python, solution, CHEAPEST, folder / "solution")  # warm: the reference, the caches
+        results[name] = {"solution": grade(python, solution, CHEAPEST, folder / "solution")[0]}
+        seconds, report = grade(python, endless, CHEAPEST, folder / "endless")
+        results[name].update(endless=seconds, fault=report["fault"], score=report["score"])
+        print("hold", name, results[name], flush=True)
+    return results
 
 
-def timed(command, cwd, env=None):
-    started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def class_part(work, args):
+    results = {}
+    for name, python in installations(args).items():
+        course = work / "class" / name
+        (course / "submitted").mkdir(parents=True)
+        for i in range(args.class_size):
+            handed_in(CHEAPEST, course / "submitted" / f"s{i:02d}" / CHEAPEST)
+        autograder = str(Path(python).parent / "autograder")
+        started = time.perf_counter()
+        done = subprocess.run([autograder, "grade-all", "--root", str(course), "--workers", "2"],
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} grade-all: {done.stderr.strip()[-500:]}")
+        results[name] = {"seconds": seconds, "per_submission": seconds / args.class_size}
+        print("class", name, results[name], flush=True)
+    return results
 
 
-def class_part(work, size):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    rows = {}
-    root = class_course(work / "class-nbgrader", size)
-    subprocess.run([BIN / "nbgrader", "generate_assignment", CHEAPEST, "--force"], cwd=root, env=env, check=True,
-                   capture_output=True)
-    rows["`nbgrader autograde` (the CLI, one at a time)"] = timed([BIN / "nbgrader", "autograde", CHEAPEST],
-                                                                  root, env)
-    for workers in (1, 2):
-        root = class_course(work / f"class-{workers}", size)
-        rows[f"`grade-all --workers {workers}`"] = timed(
-            [BIN / "autograder", "grade-all", "--root", root, "--workers", str(workers)], root, env)
-    root = class_course(work / "class-scheduler", size)
-    scheduler_file = work / "scheduler.json"
-    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", scheduler_file],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    while not scheduler_file.is_file():
-        time.sleep(0.5)
-    address = json.loads(scheduler_file.read_text())["address"]
-    for i in range(2):
-        folder = work / f"worker-{i}"
-        folder.mkdir()
-        procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", "1", "--local-directory",
-                                       folder, "--dashboard-address", "127.0.0.1:0"], cwd=folder,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-    try:
-        rows["`grade-all --scheduler` (2 `dask worker` processes)"] = timed(
-            [BIN / "autograder", "grade-all", "--root", root, "--scheduler", address], root, env)
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-    for name, seconds in rows.items():
-        print(f"{name}: {seconds:.1f} s", flush=True)
-    return rows
+def imports_part(work, args):
+    results = {}
+    for name, python in installations(args).items():
+        done = subprocess.run([python, "-I", "-X", "importtime", "-c",
+                               "import autograder.grader.trusted, autograder.grader.hidden"],
+                              capture_output=True, text=True)
+        cumulative = {}
+        for line in done.stderr.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and parts[1].isdigit():
+                cumulative[parts[2].strip()] = int(parts[1])
+        top = {k: v for k, v in cumulative.items() if not k.startswith(" ") and "." not in k}
+        started = time.perf_counter()
+        subprocess.run([python, "-I", "-c", "import autograder.grader.trusted, autograder.grader.hidden"], check=True)
+        results[name] = {"seconds": time.perf_counter() - started,
+                         "nbgrader": "nbgrader" in top, "nbformat": "nbformat" in top,
+                         "nbgrader_ms": top.get("nbgrader", 0) / 1000, "nbformat_ms": top.get("nbformat", 0) / 1000}
+        print("imports", name, results[name], flush=True)
+    return results
 
 
 def machine():
-    cpu = "unknown CPU"
-    if Path("/proc/cpuinfo").is_file():
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = match.group(1) if match else cpu
-    memory = ""
-    if Path("/proc/meminfo").is_file():
-        memory = f", {int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.0f} GiB RAM"
     versions = host.versions()
-    return (f"{os.cpu_count()} cores ({cpu}){memory}; device: {host.device()}; "
-            f"Python {versions['python']}, TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, "
-            f"nbgrader {versions.get('nbgrader')}; {platform.system()}")
+    return (f"{os.cpu_count()} cores, {platform.machine()}; device: {host.device()}; Python {versions['python']}, "
+            f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, nbgrader {versions.get('nbgrader')}")
 
 
-def report(args, solutions, trusted, classes):
-    lines = ["# Benchmark results", "",
-             f"Measured {datetime.date.today()} by `benchmarks/benchmark.py --repeat {args.repeat} "
-             f"--class-size {args.class_size}` (medians of {args.repeat} runs).", "",
-             f"Machine: {machine()}.", ""]
+def report(args, parts):
+    lines = [f"# Benchmark results\n\nMeasured {datetime.date.today()} by `benchmarks/benchmark.py "
+             f"--repeat {args.repeat} --class-size {args.class_size}`"
+             + (" --before <the virtualenv of the commit before>" if args.before else "") + ".\n",
+             f"Machine: {machine()}.\n"]
+    solutions = parts.get("solutions")
     if solutions:
-        total = sum(solutions.values())
-        lines += ["## The five solutions", "",
-                  "`autograder grade` (the jail on, hidden tests scored outside the kernel) on each solution:", "",
-                  "| worksheet | seconds |", "|---|---:|",
-                  *[f"| {a} | {s:.1f} |" for a, s in solutions.items()],
-                  f"| **all {len(solutions)}** | **{total:.1f}** ({total / 60:.1f} min; target 4 min) |", ""]
-    if trusted:
-        lines += ["## Trusted scoring and the jail", "",
-                  "| worksheet | hidden tests in the kernel (s) | trusted scoring (s) | + jail (s) | "
-                  "trusted scoring, median of pairs | jail, median of pairs |", "|---|---:|---:|---:|---:|---:|"]
-        costs, jails = [], []
-        for a, runs in trusted.items():
-            base, scored, jailed = (statistics.median(r[i] for r in runs) for i in range(3))
-            cost = statistics.median((r[1] - r[0]) / r[0] for r in runs)
-            jail = statistics.median(r[2] - r[1] for r in runs)
-            costs.append(cost)
-            jails.append(jail)
-            lines.append(f"| {a} | {base:.1f} | {scored:.1f} | {jailed:.1f} | {100 * cost:+.1f}% | {jail:+.1f} s |")
-        totals = [sum(statistics.median(r[i] for r in runs) for runs in trusted.values()) for i in range(3)]
-        lines.append(f"| **all {len(trusted)}** | {totals[0]:.1f} | {totals[1]:.1f} | **{totals[2]:.1f}** "
-                     f"({totals[2] / 60:.1f} min; target 4 min) | | |")
-        lines += ["", f"Targets: trusted scoring at most +10% per worksheet (worst {100 * max(costs):+.1f}%), "
-                  f"the jail at most 2 s per notebook (worst {max(jails):+.1f} s). The last column is "
-                  "`autograder grade` as it grades by default.", ""]
+        lines += ["## The solutions, graded with the jail\n",
+                  "| worksheet | before (s) | after (s) | after / before | reference run, first grade (s) | "
+                  "scoring process peak (GB) |", "|---|---:|---:|---:|---:|---:|"]
+        for assignment_id, r in solutions.items():
+            before = statistics.median(r["before"]) if "before" in r else None
+            after = statistics.median(r["after"])
+            lines.append(f"| {assignment_id} | {before and f'{before:.1f}' or '-'} | {after:.1f} | "
+                         f"{f'{after / before:.3f}' if before else '-'} | {r.get('after first', 0):.1f} | "
+                         f"{r.get('peak', 0) / 1e9:.2f} |")
+        if all("before" in r for r in solutions.values()):
+            b = sum(statistics.median(r["before"]) for r in solutions.values())
+            a = sum(statistics.median(r["after"]) for r in solutions.values())
+            lines.append(f"| **all** | {b:.1f} | {a:.1f} | {a / b:.3f} | | |")
+        lines.append("")
+    hold = parts.get("hold")
+    if hold:
+        lines += ["## An endless loop against the solution's time (worksheet 2)\n",
+                  "| installation | solution (s) | endless loop held the worker (s) | ratio | outcome |",
+                  "|---|---:|---:|---:|---|"]
+        for name, r in hold.items():
+            lines.append(f"| {name} | {r['solution']:.1f} | {r['endless']:.1f} | {r['endless'] / r['solution']:.1f} | "
+                         f"{r['score']:g} points; {r['fault'] or 'no fault'} |")
+        lines.append("")
+    classes = parts.get("class")
     if classes:
-        first = next(iter(classes.values()))
-        lines += ["## Class grading", "", f"{args.class_size} submissions of {CHEAPEST} (full solutions), "
-                  "graded from scratch:", "", "| how | wall time (s) | speed-up |", "|---|---:|---:|",
-                  *[f"| {how} | {s:.1f} | {first / s:.2f}x |" for how, s in classes.items()], ""]
+        lines += [f"## A class of {args.class_size} (worksheet 2, `grade-all --workers 2`, from scratch)\n",
+                  "| installation | wall time (s) | per submission (s) |", "|---|---:|---:|"]
+        for name, r in classes.items():
+            lines.append(f"| {name} | {r['seconds']:.1f} | {r['per_submission']:.1f} |")
+        lines.append("")
+    imports = parts.get("imports")
+    if imports:
+        lines += ["## What the scoring process imports before it scores\n",
+                  "| installation | import time (s) | imports nbgrader | imports nbformat |", "|---|---:|---|---|"]
+        for name, r in imports.items():
+            lines.append(f"| {name} | {r['seconds']:.2f} | {'yes' if r['nbgrader'] else 'no'} "
+                         f"({r['nbgrader_ms']:.0f} ms) | {'yes' if r['nbformat'] else 'no'} ({r['nbformat_ms']:.0f} ms) |")
+        lines.append("")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", metavar="PYTHON", help="the interpreter of the installation to compare with")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--class-size", type=int, default=16)
-    parser.add_argument("--parts", nargs="+", default=["solutions", "trusted", "class"])
-    parser.add_argument("--worksheets", nargs="+", metavar="ID", help="for solutions and trusted (default: all)")
+    parser.add_argument("--parts", nargs="+", default=["solutions", "hold", "class", "imports"])
+    parser.add_argument("--worksheets", nargs="+", metavar="ID", default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
-    host.configure_kernels()
-    with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
-        work = Path(tmp)
-        ids = args.worksheets or worksheet_ids()
-        solutions = solutions_part(work, args.repeat, ids) if "solutions" in args.parts else {}
-        trusted = trusted_part(work, args.repeat, ids) if "trusted" in args.parts else {}
-        classes = class_part(work, args.class_size) if "class" in args.parts else {}
-    args.out.write_text(report(args, solutions, trusted, classes))
+    args.worksheets = args.worksheets or worksheet_ids()
+    parts = {}
+    with tempfile.TemporaryDirectory(prefix="autograder-bench-") as tmp:
+        for part in args.parts:
+            parts[part] = globals()[f"{part}_part"](Path(tmp), args)
+    args.out.write_text(report(args, parts))
     print(f"wrote {args.out}")
 
 

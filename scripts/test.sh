@@ -2,7 +2,7 @@
 # The test suite: sets itself up, then runs pytest (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --tests
 
 # The torch-backend tests need torch. Install it only where its CPU wheel is
 # already on the machine (as on our CI machines): elsewhere pip would fetch

@@ -27,6 +27,7 @@ class Case:
     category: str = ""
     files: object = None  # callable(submission folder, course folder): files beside the notebook
     note: str = ""  # a substring of a note the instructor reads (a refused file, a repair)
+    control_group: bool = False  # its outcome rests on a control group's limits, which only root makes here
 
 
 # A secret of the grading host: in the coordinator's environment (so in the workers' too). It must
@@ -378,7 +379,7 @@ def tiny_cases():
              lambda: with_cells(student_version(tiny_solution()), KILL_GRADER, at=3),
              {"test_answer": 1, "test_double": 0}, fault="the kernel was killed", category="fault: kill the grader"),
         Case("fork bomb", "tiny", lambda: with_cells(student_version(tiny_solution()), FORK_BOMB, at=1), FULL,
-             category="fault: processes"),
+             category="fault: processes", control_group=True),
         # --- faults: the honest points before them are kept -----------------------------
         Case("infinite loop", "tiny",
              lambda: with_cells(student_version(tiny_solution()), "while True:\n    pass", at=3),
@@ -394,7 +395,8 @@ def tiny_cases():
         Case("memory blow-up", "tiny",
              lambda: with_cells(student_version(tiny_solution()),
                                 "import numpy as np\nkeep = []\nwhile True:\n    keep.append(np.ones(10**7))", at=3),
-             {"test_answer": 1, "test_double": 0}, fault="out of memory", category="fault: memory blow-up"),
+             {"test_answer": 1, "test_double": 0}, fault="out of memory", category="fault: memory blow-up",
+             control_group=True),
         Case("gigabytes of output", "tiny",
              lambda: with_cells(student_version(tiny_solution()),
                                 "for _ in range(200):\n    print('x' * 1_000_000)", at=1),

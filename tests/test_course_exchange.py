@@ -62,7 +62,10 @@ def report(course):
 
 
 def test_only_files_and_folders_the_student_owns_are_collected(course):
+    from autograder.grader.steps import course_secret
+
     folder = hand_in(course)
+    course_secret(course)  # made when the course first grades; here before
     secret = course / ".autograder-secret"
     (folder / "key.txt").symlink_to(secret)
     (folder / "solutions").symlink_to(course / "solutions")

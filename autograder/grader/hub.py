@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import UserError, kit
-from ..datasets.download import PROJECT_ROOT
-from .course import SECRET_FILE, course_settings, nbgrader_config
 from .cli import COURSE_VARIABLE
-from .lab import server_root, write_course_config
+from .course import PROJECT_ROOT, course_settings, nbgrader_config
+from .lab import course_config_file, server_root
+from .steps import SECRET_FILE
 
 DEFAULT_HUB_DIR = Path("/srv/autograder")
 INSTRUCTORS_GROUP = "instructors"
@@ -343,7 +343,7 @@ def student_environment(hub):
 
 def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_config=None):
     """The students', the instructors' and the hub's configuration; returns the hub's, and the shared password."""
-    course_config = write_course_config(hub.course)
+    course_config = course_config_file(hub.course, hub.instructor_config)
     hand_back(hub, [course_config, hub.course / SECRET_FILE])
     for folder in (hub.student_config, hub.instructor_config, hub.student_config / "labconfig"):
         folder.mkdir(parents=True, exist_ok=True)

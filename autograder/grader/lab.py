@@ -32,6 +32,19 @@ c.CourseDirectory.root = {root!r}
 {settings}'''
 
 
+def course_config_file(root, folder):
+    """The course's configuration file: its own, else the project's rooted at ``root``, written into ``folder``."""
+    root = Path(root).resolve()
+    own = CONFIG_FILE if root == PROJECT_ROOT else own_configuration(root)
+    if own:
+        return own
+    path = Path(folder) / "course_nbgrader_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
+    path.write_text(TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings))
+    return path
+
+
 def config_dir(root):
     """The folder put first on JUPYTER_CONFIG_PATH for the course at ``root``: its server settings,
     and, for a course without a configuration of its own, its nbgrader_config.py."""
