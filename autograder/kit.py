@@ -9,6 +9,7 @@ replace anything of the grader's.
 
 import functools
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -130,6 +131,11 @@ include = ["autograder*"]
 [tool.setuptools.package-data]
 "autograder.datasets" = ["manifest.json"]
 "autograder.grader" = ["data/handdrawn/*"]
+
+# JupyterLab's Validate gives `autograder check`'s verdicts: the kit's handler instead of nbgrader's.
+# The file sorts after nbgrader's own nbgrader.json, so its choice is the one that stands.
+[tool.setuptools.data-files]
+"etc/jupyter/jupyter_server_config.d" = ["jupyter-config/nbgrader_autograder.json"]
 """
 DEPENDENCIES = ["tensorflow>=2.18,<2.22", "keras>=3.6,<4", "nbgrader>=0.9.6,<0.10", "jupyterlab>=4,<5",
                 "numpy>=1.26", "pillow>=10", "matplotlib>=3.8"]
@@ -148,6 +154,11 @@ def build_wheel(dist, grader=False):
     dist.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="autograder-kit-build-") as tmp:
         build_tree(tmp, grader)
+        from .validate import SERVER_EXTENSIONS
+
+        server = Path(tmp, "jupyter-config", "nbgrader_autograder.json")
+        server.parent.mkdir()
+        server.write_text(json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=1))
         Path(tmp, "pyproject.toml").write_text(
             PYPROJECT.format(name=name, version=__version__, dependencies=DEPENDENCIES))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",

@@ -212,6 +212,7 @@ class Sandbox:
     network: bool = False
     uid: int = JAIL_UID
     gid: int = JAIL_GID
+    groups: tuple = ()  # supplementary groups it keeps, as root: the grader's scoring process, for its package
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -237,8 +238,10 @@ class Sandbox:
                 binds.append(("--ro-bind", path, path))
         prefixes = {sys.base_prefix, sys.prefix, sys.exec_prefix}
         prefixes |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
-        for path in sorted(prefixes | {os.path.realpath(p) for p in prefixes}):
-            binds.append(("--ro-bind", path, path))
+        prefixes |= {os.path.realpath(p) for p in prefixes}
+        for path in sorted(prefixes):  # a folder inside another one bound is bound with it
+            if not any(path.startswith(other.rstrip("/") + "/") for other in prefixes):
+                binds.append(("--ro-bind", path, path))
         return binds
 
     def environment(self):
@@ -341,10 +344,15 @@ class Sandbox:
             for op, source, _ in self._binds():
                 if op != "--symlink" and source not in staged and not self._reachable(source):
                     staged[source] = str(self.stage / str(len(staged)))
-            drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--inh-caps=-all",
+            groups = [f"--groups={','.join(map(str, self.groups))}"] if self.groups else ["--clear-groups"]
+            drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", *groups, "--inh-caps=-all",
                     "--bounding-set=-all", "--no-new-privs", "--"]
         for source, target in staged.items():
-            Path(target).mkdir(parents=True, exist_ok=True)
+            if os.path.isdir(source):
+                Path(target).mkdir(parents=True, exist_ok=True)
+            else:  # a file is bound onto a file
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                Path(target).touch()
             script.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)} || exit 98")
         script.append('exec "$@"')
         launcher = ["/bin/sh", "-c", "; ".join(script), "jail"]
@@ -396,7 +404,7 @@ class Sandbox:
 def jail_failure(stderr):
     """bubblewrap's or setpriv's own complaint (the jail did not start), or ''."""
     for line in (stderr or "").splitlines():
-        if line.startswith(("bwrap: ", "setpriv: ", "prlimit: ")):
+        if line.startswith(("bwrap: ", "setpriv: ", "prlimit: ", "mount: ", "unshare: ")):
             return line.strip()[:300]
     return ""
 

@@ -69,6 +69,10 @@ owner=${instructors[0]:-$(stat -c %U "$course")}
 # The checkout holds the solutions, the hidden checks and data, the published solutions and the secret.
 chgrp -R "$instructors_group" "$project"
 chmod -R g+rX,o-rwx "$project"
+# What the grading jail's unprivileged uid reads, and nothing private: the interpreter and libraries,
+# and the public datasets. Other users still cannot walk into the checkout to reach them; the grader
+# (as root) binds them into the jail (autograder/sandbox.py).
+chmod -R o+rX "$project/.venv" "$project/datasets"
 if [ "$course" != "$project" ]; then
   chown -R "$owner:$instructors_group" "$course"
   chmod -R u+rwX,g+rX,o-rwx "$course"
@@ -76,7 +80,7 @@ fi
 # The course secrets (the hidden tests' seeds; a course without its own configuration uses the
 # project's), made now, readable by the instructors and no one else.
 for folder in "$project" "$course"; do
-  .venv/bin/python -c "import sys; from autograder.grader.course import course_secret; course_secret(sys.argv[1])" "$folder"
+  .venv/bin/python -c "import sys; from autograder.grader.steps import course_secret; course_secret(sys.argv[1])" "$folder"
   chgrp "$instructors_group" "$folder/.autograder-secret"
   chmod 640 "$folder/.autograder-secret"
 done

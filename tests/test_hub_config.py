@@ -30,7 +30,11 @@ def test_students_get_the_exchange_and_private_submit_and_not_the_instructors_to
     assert "autograder.grader" not in student  # nothing the student kit lacks
     server = json.loads((hub.student_config / "jupyter_server_config.json").read_text())
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.formgrader": False,
-                                                          "nbgrader.server_extensions.course_list": False}
+                                                          "nbgrader.server_extensions.course_list": False,
+                                                          # Validate speaks like `autograder check`
+                                                          "nbgrader.server_extensions.validate_assignment": False,
+                                                          "autograder.validate": True}
+    assert 'c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"' in student
     lab = json.loads((hub.student_config / "labconfig" / "page_config.json").read_text())
     assert set(lab["disabledExtensions"]) == {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                                               "@jupyter/nbgrader:course-list"}

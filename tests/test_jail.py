@@ -87,3 +87,23 @@ def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):
     assert inside["written"] == []
     for folder in filter(os.path.isdir, site.getsitepackages()):
         assert not os.path.exists(os.path.join(folder, "zz_planted.pth"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="staging is what root does for the jail's uid")
+def test_a_folder_the_jails_uid_cannot_reach_by_its_path_is_still_bound(tmp_path):
+    """A Python under /root/.pyenv (mode 0700): root stages it in a private mount namespace before it
+    drops to the jail's uid, which could not walk to it by its path."""
+    private = tmp_path / "private"
+    (private / "python").mkdir(parents=True)
+    (private / "python" / "lib.txt").write_text("readable")
+    os.chmod(private, 0o700)
+    folders = Folders()
+    try:
+        jail = Sandbox(folders.jail, folders.work, readable=[private / "python"], limits=Limits(memory_bytes=None))
+        command = jail.command(["/bin/cat", str(private / "python" / "lib.txt")])
+        assert command[:4] == ["unshare", "--mount", "--propagation", "private"]
+        done = jail.run(["/bin/cat", str(private / "python" / "lib.txt")], timeout=60)
+        jail.close()
+        assert (done.returncode, done.stdout) == (0, "readable"), done.stderr
+    finally:
+        folders.close()

@@ -35,6 +35,7 @@ from .. import UserError, kit
 from .cli import COURSE_VARIABLE
 from .course import PROJECT_ROOT, course_settings, nbgrader_config
 from .lab import course_config_file, server_root
+from ..validate import SERVER_EXTENSIONS
 from .steps import SECRET_FILE
 
 DEFAULT_HUB_DIR = Path("/srv/autograder")
@@ -191,6 +192,8 @@ def student_nbgrader_config(hub):
         *(f"c.CourseDirectory.{key} = {value!r}" for key, value in limits.items()),
         "# As at grading: TensorFlow's C++ log stays out of the cells, so Validate agrees with `autograder check`.",
         f"c.Execute.extra_arguments = {list(execute)!r}",
+        "# Validate runs `autograder check` with the course's settings the kit carries, and speaks like it.",
+        'c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -354,7 +357,8 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
     files = {
         hub.student_config / "nbgrader_config.py": student_nbgrader_config(hub),
         hub.student_config / "jupyter_server_config.json": json.dumps(
-            {"ServerApp": {"jpserver_extensions": {name: False for name in STUDENT_SERVER_EXTENSIONS_OFF},
+            {"ServerApp": {"jpserver_extensions": {**{name: False for name in STUDENT_SERVER_EXTENSIONS_OFF},
+                                                   **SERVER_EXTENSIONS},
                            "terminado_settings": TERMINAL}}, indent=1),
         hub.student_config / "labconfig" / "page_config.json": json.dumps(
             {"disabledExtensions": {name: True for name in STUDENT_LAB_PLUGINS_OFF}}, indent=1),
@@ -362,7 +366,7 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
         # JupyterHub's servers forbid all framing; Formgrader is a frame of the instructor's own Lab.
         hub.instructor_config / "jupyter_server_config.json": json.dumps(
             {"ServerApp": {"tornado_settings": {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}},
-                           "terminado_settings": TERMINAL}}, indent=1),
+                           "jpserver_extensions": SERVER_EXTENSIONS, "terminado_settings": TERMINAL}}, indent=1),
     }
     for path, text in files.items():
         path.write_text(text)

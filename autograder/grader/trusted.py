@@ -514,7 +514,8 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         job.parent.mkdir(parents=True)
         job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()],
                                    "settings": settings or {}}))
-        sandbox = Sandbox(root=root, workdir=job.parent, readable=scoring_readable(kept, settings),
+        readable = scoring_readable(kept, settings)
+        sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
                           env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
                                                            disk_bytes=256 * 2**20))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
@@ -555,6 +556,17 @@ def scoring_readable(kept, settings):
 
     package = Path(__file__).resolve().parents[1]
     return [Path(kept), package, data_dir(), MANIFEST_PATH, grading_set((settings or {}).get("drawings"))]
+
+
+def scoring_groups(readable):
+    """The groups through which the scoring process reads the grader's own folders where they are not
+    open to everyone (a course on a JupyterHub keeps them to its instructors' group)."""
+    groups = set()
+    for path in readable:
+        info = os.stat(path) if os.path.exists(path) else None
+        if info is not None and info.st_gid != 0 and not info.st_mode & 0o004:
+            groups.add(info.st_gid)
+    return tuple(sorted(groups))
 
 
 def scoring_env():
