@@ -150,7 +150,10 @@ def layer_summary(model):
 
 
 def format_summary(summary):
-    rows = [f"  {i}. {s['class']:<10} output {str(s['output_shape']):<14} params {s['params']:>9,}"
+    # Columns as wide as their longest entry ("BatchNormalization", "(None, 32, 32, 32)"), at least 10 and 14.
+    cls = max([10] + [len(s["class"]) for s in summary])
+    shape = max([14] + [len(str(s["output_shape"])) for s in summary])
+    rows = [f"  {i}. {s['class']:<{cls}} output {str(s['output_shape']):<{shape}} params {s['params']:>9,}"
             + (f"  {s['activation']}" if s["activation"] else "")
             + (f"  rate={s['rate']}" if s["rate"] is not None else "")
             + (f"  {s['regularizer']}" if s["regularizer"] else "")

@@ -247,3 +247,10 @@ def test_a_relu_after_dropout_belongs_to_the_layer_before_the_dropout():
     for middle in ([layers.Dense(8), layers.Dropout(0.2), layers.Activation("sigmoid")],
                    [layers.Dense(8, activation="tanh"), layers.Dropout(0.2), layers.Activation("relu")]):
         assert [c for c, *_ in described(stack(*middle))] == ["Dense", "Dropout", "Activation", "Dense"]
+
+
+def test_the_layer_table_keeps_its_columns_for_long_names_and_shapes():
+    model = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"), layers.BatchNormalization(),
+                              layers.Flatten(), layers.Dense(2, activation="softmax")])
+    rows = checks.format_summary(checks.layer_summary(model)).splitlines()
+    assert len({row.index(" output ") for row in rows}) == 1 and len({row.index(" params ") for row in rows}) == 1
