@@ -26,9 +26,15 @@ class CheckFailed(AssertionError):
 # Sequential, functional and subclassed models give the same summary; the
 # InputLayer that functional models list is skipped; an activation is named
 # by what it computes (tf.nn.softmax is "softmax"); a layer followed by an
-# Activation, Softmax or ReLU layer counts as one layer with that activation.
+# Activation, Softmax, ReLU or LeakyReLU layer counts as one layer with that
+# activation, and so does a layer followed by Dropout and then a relu or
+# leaky relu (the course deck's text CNN writes Dense, Dropout, Activation).
 
-ACTIVATION_LAYERS = ("Activation", "Softmax", "ReLU")
+ACTIVATION_LAYERS = ("Activation", "Softmax", "ReLU", "LeakyReLU")
+# Dropout zeroes some inputs and scales the others by a positive factor; these
+# activations map 0 to 0 and commute with that scaling, so relu(dropout(x)) is
+# dropout(relu(x)): the activation belongs to the layer before the Dropout.
+COMMUTE_WITH_DROPOUT = ("relu", "leaky_relu")
 
 
 def activation_name(fn):
@@ -52,6 +58,8 @@ def _layer_activation(layer):
     if cls == "ReLU":
         plain = getattr(layer, "negative_slope", 0) == 0 and getattr(layer, "max_value", None) is None
         return "relu" if plain else "leaky_relu"
+    if cls == "LeakyReLU":
+        return "leaky_relu"
     return activation_name(getattr(layer, "activation", None))
 
 
@@ -124,6 +132,11 @@ def layer_summary(model):
         if cls in ACTIVATION_LAYERS and previous and previous["activation"] == "linear":
             previous.update(activation=activation, output_shape=shape)
             continue
+        before = summary[-2] if len(summary) > 1 else None
+        if (before and cls in ACTIVATION_LAYERS and activation in COMMUTE_WITH_DROPOUT
+                and previous["class"] == "Dropout" and before["activation"] == "linear"):
+            before.update(activation=activation)
+            continue
         summary.append({
             "name": layer.name,
             "class": cls,
@@ -137,7 +150,10 @@ def layer_summary(model):
 
 
 def format_summary(summary):
-    rows = [f"  {i}. {s['class']:<10} output {str(s['output_shape']):<14} params {s['params']:>9,}"
+    # Columns as wide as their longest entry ("BatchNormalization", "(None, 32, 32, 32)"), at least 10 and 14.
+    cls = max([10] + [len(s["class"]) for s in summary])
+    shape = max([14] + [len(str(s["output_shape"])) for s in summary])
+    rows = [f"  {i}. {s['class']:<{cls}} output {str(s['output_shape']):<{shape}} params {s['params']:>9,}"
             + (f"  {s['activation']}" if s["activation"] else "")
             + (f"  rate={s['rate']}" if s["rate"] is not None else "")
             + (f"  {s['regularizer']}" if s["regularizer"] else "")

@@ -73,6 +73,10 @@ MISTAKES = [
     ("05_cnn", "Adadelta at Keras 3's default rate", "keras.optimizers.Adadelta(learning_rate=1.0)",
      "keras.optimizers.Adadelta()"),
     ("05_cnn", "inputs not divided by 255", 'astype("float32") / 255.0', 'astype("float32")'),
+    ("06_text_cnn", "GlobalMaxPooling1D left out", "    layers.GlobalMaxPooling1D(),\n", ""),
+    ("06_text_cnn", 'Conv1D with padding="same"', 'padding="valid", activation="relu"', 'padding="same", activation="relu"'),
+    ("06_text_cnn", 'Conv2D without padding="same"', ', padding="same")(x)', ")(x)"),
+    ("06_text_cnn", "strides left out of the output length", "return -(-length // strides)", "return length"),
 ]
 
 

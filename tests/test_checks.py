@@ -215,3 +215,42 @@ def test_expect_close_says_where_values_differ():
         checks.expect_close([1.0, 3.0, 4.0], [1.0, 2.0], "the values", "cell 3")
     with pytest.raises(CheckFailed, match=r"^Expected the value 42, found 7"):
         checks.expect_close(7, 42, "the value", "cell 3")
+
+
+# --- activations written as layers, as the course decks write them ------------------------
+
+def described(model):
+    return [(s["class"], s["output_shape"], s["params"], s["activation"]) for s in checks.layer_summary(model)]
+
+
+@pytest.mark.parametrize("leaky", [layers.LeakyReLU, lambda: layers.LeakyReLU(negative_slope=0.2),
+                                   lambda: layers.ReLU(negative_slope=0.3), lambda: layers.Activation("leaky_relu")],
+                         ids=["LeakyReLU", "LeakyReLU(0.2)", "ReLU(negative_slope)", "Activation"])
+def test_a_leaky_relu_in_any_form_is_named_leaky_relu(leaky):
+    normalized = keras.Sequential([keras.Input((4,)), layers.Dense(8), layers.BatchNormalization(), leaky()])
+    assert described(normalized)[-1][3] == "leaky_relu"
+    # Right after a linear layer it is that layer's activation, as Activation("relu") is.
+    assert described(keras.Sequential([keras.Input((4,)), layers.Dense(8), leaky()])) == [
+        ("Dense", (None, 8), 40, "leaky_relu")]
+
+
+def test_a_relu_after_dropout_belongs_to_the_layer_before_the_dropout():
+    def stack(*middle):
+        return keras.Sequential([keras.Input((4,)), *middle, layers.Dense(3, activation="softmax")])
+
+    # The text-CNN deck's Dense(h), Dropout, Activation("relu") computes what Dense(h, relu), Dropout does.
+    deck = stack(layers.Dense(8), layers.Dropout(0.2), layers.Activation("relu"))
+    assert described(deck) == described(dense_model(dropout=0.2))
+    checks.expect_layers(deck, [EXPECTED[0], {"class": "Dropout", "rate": 0.2}, EXPECTED[1]])
+    # sigmoid(0) is 0.5: a sigmoid does not commute with dropout and stays a layer of its own,
+    # and so does a relu after a layer that already has an activation.
+    for middle in ([layers.Dense(8), layers.Dropout(0.2), layers.Activation("sigmoid")],
+                   [layers.Dense(8, activation="tanh"), layers.Dropout(0.2), layers.Activation("relu")]):
+        assert [c for c, *_ in described(stack(*middle))] == ["Dense", "Dropout", "Activation", "Dense"]
+
+
+def test_the_layer_table_keeps_its_columns_for_long_names_and_shapes():
+    model = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"), layers.BatchNormalization(),
+                              layers.Flatten(), layers.Dense(2, activation="softmax")])
+    rows = checks.format_summary(checks.layer_summary(model)).splitlines()
+    assert len({row.index(" output ") for row in rows}) == 1 and len({row.index(" params ") for row in rows}) == 1

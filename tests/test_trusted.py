@@ -213,3 +213,47 @@ def test_functional_lstm_and_convolutional_models_load(tmp_path):
         exchange.save_model(model, tmp_path / f"{i}.keras")
         loaded = artifacts.load_model(tmp_path, f"{i}.keras")
         assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
+
+
+# --- worksheet 6: a 1-D convolution's arithmetic, on inputs drawn at grading ----------------
+
+def conv1d_output_length(length, kernel_size, strides=1, padding="valid"):
+    if padding in ("same", "causal"):
+        return -(-length // strides)
+    return (length - kernel_size) // strides + 1
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda n, k, s=1, p="valid": (n - k) // s + 1, r"should be \d+, as Keras computes it; found -?\d+\. Check "
+                                                    r"`<lambda>`'s formula for padding '(same|causal)'"),
+    (lambda n, k, s=1, p="valid": conv1d_output_length(n, k, 1, p), r"with strides [234]\.$"),
+    (lambda n, k, s=1, p="valid": [conv1d_output_length(n, k, s, p)], r"found an array of shape \(1,\)"),
+])
+def test_conv1d_output_length_is_checked_against_keras_for_every_padding_and_stride(wrong, message):
+    hidden.expect_conv1d_output_length(conv1d_output_length)
+    hidden.expect_conv1d_output_length(lambda *args: float(conv1d_output_length(*args)))  # 98.0 is 98
+    with pytest.raises(CheckFailed, match=message):
+        hidden.expect_conv1d_output_length(wrong)
+
+
+def test_conv1d_inputs_cover_every_padding_and_stride_and_change_with_the_seed(tmp_path):
+    from autograder.grader.trusted import Stage
+
+    def cases(seed):
+        rng = np.random.default_rng(seed)
+        return [call.data for call in hidden.random_conv1d_shapes(rng, Stage(tmp_path, rng, write=False))]
+
+    drawn = cases(0)
+    assert {(padding, strides) for _, _, strides, padding in drawn} == {
+        (p, s) for p in ("valid", "same", "causal") for s in (1, 2, 3, 4)}
+    assert all(1 <= k <= min(n, 9) for n, k, _, _ in drawn) and cases(0) == drawn != cases(1)
+
+
+def test_conv1d_params_is_checked_exactly_against_keras():
+    hidden.expect_conv1d_params(lambda k, c, f: (k * c + 1) * f)
+    # Off by a few in a count of about a million: a relative tolerance would let it pass.
+    for wrong, message in [(lambda k, c, f: k * c * f, "a filter's weights span every input channel, plus one bias"),
+                           (lambda k, c, f: (k * c + 1) * f + 1, "as Keras computes it; found"),
+                           (lambda k, c, f: "many", "found many")]:
+        with pytest.raises(CheckFailed, match=message):
+            hidden.expect_conv1d_params(wrong)

@@ -1,4 +1,4 @@
-"""The five worksheets: the release is clean and in sync, the hidden tests are fair, and grading is right.
+"""The six worksheets: the release is clean and in sync, the hidden tests are fair, and grading is right.
 
 The grading tests run whole notebooks through `autograder grade` (the jail
 on) on the real data: a few minutes on 2 CPU cores; `-m "not slow"` skips them.
@@ -8,21 +8,25 @@ import json
 import re
 import shutil
 
+import keras
 import nbformat
 import pytest
+from keras import layers
 from nbgrader.preprocessors import ClearHiddenTests
 
-from autograder.grader import course
+from autograder.checks import CheckFailed
+from autograder.grader import course, hidden
 from autograder.grader.demo import COMMON_MISTAKES, student_copy, with_mistake
 from autograder.grader.grading import grade_submission, reference_verdict
 from autograder.grader.offline_pages import DropSolutionMarkers
 from autograder.grader.publish import DOCS, published_code
-from autograder.grader.trusted import parse
+from autograder.grader.trusted import check_in_clean_process, parse
 from autograder.hidden_regions import Markers
 
 hidden_blocks = Markers().blocks
 
-IDS = ["01_handdrawn_digits", "02_fashion_mnist", "03_imdb_regularization", "04_lstm_sentiment", "05_cnn"]
+IDS = ["01_handdrawn_digits", "02_fashion_mnist", "03_imdb_regularization", "04_lstm_sentiment", "05_cnn",
+       "06_text_cnn"]
 BLOCK = {
     "solution": re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S),
     "hidden": re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S),
@@ -46,7 +50,7 @@ def protected_lines(assignment_id, kind):
     return lines - {"return results"}
 
 
-def test_the_course_has_the_five_worksheets():
+def test_the_course_has_the_six_worksheets():
     assert course.worksheet_ids() == IDS
 
 
@@ -130,18 +134,49 @@ def test_the_published_page_shows_the_current_solution_run_with_its_plots(assign
 
 # --- grading through nbgrader ---------------------------------------------------
 
-# Correct answers in other valid styles, all in one hand-in of worksheet 2: the
-# functional API, a Dense layer followed by an Activation layer, tf.nn.softmax,
-# and float64 images from `images / 255.0`. It must still get full marks.
-OTHER_STYLES = (
-    "02_fashion_mnist",
-    [('model = keras.Sequential([\n    keras.Input(shape=(28, 28)),\n    layers.Flatten(),\n'
-      '    layers.Dense(128, activation="relu"),\n    layers.Dense(10, activation="softmax"),\n])',
-      'import tensorflow as tf\n\ninputs = keras.Input(shape=(28, 28))\n'
-      'hidden = layers.Dense(128, activation="relu")(layers.Flatten()(inputs))\n'
-      'model = keras.Model(inputs, layers.Activation(tf.nn.softmax)(layers.Dense(10)(hidden)))'),
-     ('images.astype("float32") / 255.0', "images / 255.0")],
-)
+# Correct answers in other valid styles, all in one hand-in per worksheet; each must still get full marks.
+OTHER_STYLES = {
+    # The functional API, a Dense layer followed by an Activation layer, tf.nn.softmax,
+    # and float64 images from `images / 255.0`.
+    "02_fashion_mnist": [
+        ('model = keras.Sequential([\n    keras.Input(shape=(28, 28)),\n    layers.Flatten(),\n'
+         '    layers.Dense(128, activation="relu"),\n    layers.Dense(10, activation="softmax"),\n])',
+         'import tensorflow as tf\n\ninputs = keras.Input(shape=(28, 28))\n'
+         'hidden = layers.Dense(128, activation="relu")(layers.Flatten()(inputs))\n'
+         'model = keras.Model(inputs, layers.Activation(tf.nn.softmax)(layers.Dense(10)(hidden)))'),
+        ('images.astype("float32") / 255.0', "images / 255.0"),
+    ],
+    # math.ceil and floats for the arithmetic; the text CNN functional, with Convolution1D, mask_zero
+    # (which Keras 3's Conv1D drops with a warning) and the deck's Dense, Dropout, Activation; the
+    # CIFAR-10 CNN Sequential, with ReLU(negative_slope=0.3) and a Softmax layer.
+    "06_text_cnn": [
+        ("    if padding in (\"same\", \"causal\"):\n        return -(-length // strides)  # ceil(length / strides)\n"
+         "    return (length - kernel_size) // strides + 1",
+         "    import math\n\n    if padding == \"valid\":\n        length = length - kernel_size + 1\n"
+         "    return math.ceil(length / strides)"),
+        ("    return (kernel_size * in_channels + 1) * filters", "    return float(np.prod([kernel_size, in_channels, filters]) + filters)"),
+        ('text_cnn = keras.Sequential([\n    keras.Input(shape=(MAXLEN,)),\n    layers.Embedding(NUM_WORDS, 32),\n'
+         '    layers.Conv1D(250, 3, padding="valid", activation="relu", strides=1),\n    layers.GlobalMaxPooling1D(),\n'
+         '    layers.Dense(250, activation="relu"),\n    layers.Dropout(0.2),\n    layers.Dense(1, activation="sigmoid"),\n])',
+         'reviews = keras.Input(shape=(MAXLEN,))\nx = layers.Embedding(NUM_WORDS, 32, mask_zero=True)(reviews)\n'
+         'x = keras.layers.Convolution1D(250, 3, activation="relu")(x)\nx = layers.GlobalMaxPooling1D()(x)\n'
+         'x = layers.Activation("relu")(layers.Dropout(0.2)(layers.Dense(250)(x)))\n'
+         'text_cnn = keras.Model(reviews, layers.Activation("sigmoid")(layers.Dense(1)(x)))'),
+        ('inputs = keras.Input(shape=(32, 32, 3))\nx = conv_block(inputs, 32, strides=1)\nx = conv_block(x, 32, strides=2)\n'
+         'x = conv_block(x, 64, strides=1)\nx = conv_block(x, 64, strides=2)\nx = layers.Flatten()(x)\n'
+         'x = layers.Dense(128)(x)\nx = layers.BatchNormalization()(x)\nx = layers.LeakyReLU()(x)\n'
+         'x = layers.Dropout(rate=0.5)(x)\noutputs = layers.Dense(10, activation="softmax")(x)\n'
+         'cifar_cnn = keras.Model(inputs, outputs)',
+         'cifar_cnn = keras.Sequential([keras.Input(shape=(32, 32, 3))])\n'
+         'for filters, strides in [(32, 1), (32, 2), (64, 1), (64, 2)]:\n'
+         '    for layer in [layers.Conv2D(filters, 3, strides=strides, padding="same"), layers.BatchNormalization(),\n'
+         '                  layers.ReLU(negative_slope=0.3)]:\n'
+         '        cifar_cnn.add(layer)\n'
+         'for layer in [layers.Flatten(), layers.Dense(128), layers.BatchNormalization(), layers.LeakyReLU(),\n'
+         '              layers.Dropout(0.5), layers.Dense(10), layers.Softmax()]:\n'
+         '    cifar_cnn.add(layer)'),
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +199,7 @@ def graded(tmp_path_factory):
                 if kind == "mistake":
                     nb = with_mistake(nb, assignment_id)
                 elif kind == "other styles":
-                    for old, new in OTHER_STYLES[1]:
+                    for old, new in OTHER_STYLES[assignment_id]:
                         hits = [c for c in nb.cells if old in c.source]
                         assert len(hits) == 1, old
                         hits[0].source = hits[0].source.replace(old, new)
@@ -212,6 +247,79 @@ def test_a_common_mistake_loses_exactly_its_points(graded, assignment_id):
 
 
 @pytest.mark.slow
-def test_answers_in_other_valid_styles_get_full_marks(graded):
-    report = graded("other styles", OTHER_STYLES[0])
+@pytest.mark.parametrize("assignment_id", OTHER_STYLES)
+def test_answers_in_other_valid_styles_get_full_marks(graded, assignment_id):
+    report = graded("other styles", assignment_id)
     assert report["score"] == report["max_score"], report["cells"]
+
+
+# --- worksheet 6: its architecture checks, on every valid way of writing the two models --------
+
+def hidden_block(assignment_id, grade_id):
+    cells = graded_cells(notebook(course.SOLUTIONS, assignment_id))
+    return "\n".join(hidden_blocks(next(c for c in cells if c.metadata.nbgrader["grade_id"] == grade_id).source))
+
+
+def text_cnn(functional=False, conv=layers.Conv1D, mask_zero=False, deck_activations=False, pooling=True,
+             padding="valid"):
+    """Worksheet 6's text CNN; ``deck_activations`` writes Dense, Dropout, Activation as the course deck does."""
+    stack = [layers.Embedding(10_000, 32, mask_zero=mask_zero), conv(250, 3, padding=padding, activation="relu")]
+    stack += [layers.GlobalMaxPooling1D()] if pooling else []
+    if deck_activations:
+        stack += [layers.Dense(250), layers.Dropout(0.2), layers.Activation("relu"),
+                  layers.Dense(1), layers.Activation("sigmoid")]
+    else:
+        stack += [layers.Dense(250, activation="relu"), layers.Dropout(0.2), layers.Dense(1, activation="sigmoid")]
+    return chain(keras.Input(shape=(200,)), stack, functional)
+
+
+def cifar_cnn(functional=True, leaky=layers.LeakyReLU, padding="same", normalize_first=True, softmax_layer=False):
+    stack = []
+    for filters, strides in [(32, 1), (32, 2), (64, 1), (64, 2)]:
+        block = [layers.BatchNormalization(), leaky()]
+        stack += [layers.Conv2D(filters, 3, strides=strides, padding=padding)] + block[::1 if normalize_first else -1]
+    stack += [layers.Flatten(), layers.Dense(128), layers.BatchNormalization(), leaky(), layers.Dropout(0.5)]
+    stack += [layers.Dense(10), layers.Softmax()] if softmax_layer else [layers.Dense(10, activation="softmax")]
+    return chain(keras.Input(shape=(32, 32, 3)), stack, functional)
+
+
+def chain(inputs, stack, functional):
+    if not functional:
+        return keras.Sequential([inputs, *stack])
+    x = inputs
+    for layer in stack:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+ARCHITECTURE_CELLS = ("test_text_cnn_architecture", "test_cifar_architecture")
+
+
+@pytest.mark.parametrize("models", [
+    lambda: {"text_cnn": text_cnn(), "cifar_cnn": cifar_cnn()},
+    lambda: {"text_cnn": text_cnn(functional=True, conv=keras.layers.Convolution1D, mask_zero=True,
+                                  deck_activations=True),
+             "cifar_cnn": cifar_cnn(functional=False, leaky=lambda: layers.ReLU(negative_slope=0.3),
+                                    softmax_layer=True)},
+    lambda: {"text_cnn": text_cnn(mask_zero=True), "cifar_cnn": cifar_cnn(leaky=lambda: layers.Activation("leaky_relu"))},
+], ids=["as-the-solution", "deck-style-functional-text-sequential-images", "mask-zero-activation-layers"])
+def test_worksheet_06_models_in_every_valid_style_pass_its_hidden_checks(models):
+    """Exported by the kernel, loaded and checked in the grader's process, as at grading."""
+    block = "\n".join(hidden_block("06_text_cnn", cell) for cell in ARCHITECTURE_CELLS)
+    assert check_in_clean_process(block, models()) == []
+
+
+@pytest.mark.parametrize("cell, model, message", [
+    ("test_text_cnn_architecture", lambda: text_cnn(pooling=False), r"^Expected 6 layers, found 5"),
+    ("test_text_cnn_architecture", lambda: text_cnn(padding="same"),
+     r"^Layer 2 \(Conv1D\): expected output shape \(None, 198, 250\), found \(None, 200, 250\)"),
+    ("test_cifar_architecture", lambda: cifar_cnn(padding="valid"), r"^Expected 592,554 parameters"),
+    # LeakyReLU before BatchNormalization: the activation is the convolution's own.
+    ("test_cifar_architecture", lambda: cifar_cnn(normalize_first=False), r"^Expected 18 layers, found 14"),
+    ("test_cifar_architecture", lambda: cifar_cnn(leaky=layers.ReLU),
+     r"^Layer 3 \(ReLU\): expected activation 'leaky_relu', found 'relu'"),
+])
+def test_worksheet_06_common_mistakes_fail_its_architecture_checks(cell, model, message):
+    name = "text_cnn" if "text" in cell else "cifar_cnn"
+    with pytest.raises(CheckFailed, match=message):
+        exec(hidden_block("06_text_cnn", cell), {"hidden": hidden, name: model()})

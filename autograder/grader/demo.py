@@ -47,6 +47,11 @@ COMMON_MISTAKES = {
         {"test_lenet_accuracy"},
         "Adadelta at Keras 3's default learning rate (0.001 where the deck's Keras 2 had 1.0)",
     ),
+    "06_text_cnn": (
+        ("    layers.GlobalMaxPooling1D(),\n", ""),
+        {"test_text_cnn_architecture", "test_text_cnn_accuracy"},
+        "GlobalMaxPooling1D left out of the text CNN (its Dense layers then score each position)",
+    ),
 }
 
 

@@ -331,3 +331,57 @@ def expect_returns(fn, calls, expected, atol=1e-6):
     """``fn(*calls[i])`` equals ``expected[i]`` for every i (inputs written in the hidden test)."""
     for (args, found), want in zip(fn.results(), expected):
         checks.expect_close(found, want, f"{fn.name}{args}", f"`{fn.name}`", atol=atol)
+
+
+# --- worksheet 6: a 1-D convolution's arithmetic -----------------------------------------
+
+CONV1D_PADDINGS = ("valid", "same", "causal")
+
+
+def random_conv1d_shapes(rng, stage, per_padding=4):
+    """``(length, kernel_size, strides, padding)``: sequences of 1 to 500 steps, kernels that fit, strides 1 to 4."""
+    cases = []
+    for padding in CONV1D_PADDINGS:
+        for strides in rng.permutation(4)[:per_padding] + 1:
+            length = int(rng.integers(1, 501))
+            cases.append([length, int(rng.integers(1, min(length, 9) + 1)), int(strides), padding])
+    return [Call([stage.json(arg) for arg in cases[i]], tuple(cases[i])) for i in rng.permutation(len(cases))]
+
+
+def random_conv1d_layers(rng, stage, count=6):
+    """``(kernel_size, in_channels, filters)``: kernels of 1 to 9 steps over 1 to 512 channels."""
+    cases = [[int(rng.integers(1, 10)), int(rng.integers(1, 513)), int(rng.integers(1, 513))] for _ in range(count)]
+    return [Call([stage.json(arg) for arg in case], tuple(case)) for case in cases]
+
+
+def _conv1d(kernel_size, strides=1, padding="valid", filters=1):
+    import keras
+
+    return keras.layers.Conv1D(filters, kernel_size, strides=strides, padding=padding)
+
+
+def _expect_count(found, expected, call, where):
+    """A whole number, exactly (np.isclose's relative tolerance would forgive an off-by-one in a large count)."""
+    found = np.asarray(found)
+    if found.shape != () or not np.issubdtype(found.dtype, np.number) or found != expected:
+        shown = found.item() if found.shape == () else f"an array of shape {found.shape}"
+        raise CheckFailed(f"{call} should be {expected}, as Keras computes it; found {shown}. Check {where}.")
+
+
+@hidden_check(output_length=Probe(random_conv1d_shapes))
+def expect_conv1d_output_length(output_length):
+    """``output_length(length, kernel_size, strides, padding)`` is the length of Keras's Conv1D output."""
+    for (length, kernel_size, strides, padding), found in output_length.results():
+        expected = _conv1d(kernel_size, strides, padding).compute_output_shape((None, length, 1))[1]
+        _expect_count(found, expected, f"{output_length.name}({length}, {kernel_size}, {strides}, {padding!r})",
+                      f"`{output_length.name}`'s formula for padding {padding!r} with strides {strides}")
+
+
+@hidden_check(param_count=Probe(random_conv1d_layers))
+def expect_conv1d_params(param_count):
+    """``param_count(kernel_size, in_channels, filters)`` is what Keras counts for that Conv1D layer."""
+    for (kernel_size, in_channels, filters), found in param_count.results():
+        layer = _conv1d(kernel_size, filters=filters)
+        layer.build((None, None, in_channels))
+        _expect_count(found, layer.count_params(), f"{param_count.name}({kernel_size}, {in_channels}, {filters})",
+                      f"`{param_count.name}`: a filter's weights span every input channel, plus one bias")
