@@ -206,10 +206,14 @@ def test_validate_gives_the_verdicts_of_check(page, course, work):
     page.screenshot(path=ARTIFACTS / f"validate-{work}.png")
 
     report = check_notebook(path, progress=False)  # the file Validate saved
-    failed = {t["name"] for t in report["tests"] if t["score"] < t["max_score"]}
+    failed = {t["name"] for t in report["cells"] if t["score"] < t["max_score"]}
     tests = {c.metadata.nbgrader["grade_id"]: c.source for c in nbformat.read(path, as_version=4).cells
              if c.metadata.get("nbgrader", {}).get("grade")}
     assert {name for name, source in tests.items() if f"failed:\n\n{source}\n" in text} == failed
+    for cell in report["cells"]:  # check's own message, not a traceback through the kit
+        if cell["name"] in failed:
+            assert f"{cell['name']}: {cell['message'].split()[0]}" in text
+    assert "Traceback" not in text and "autograder/checks.py" not in text
     if failed:
         expect(message).to_have_class(re.compile("validation-failed"))
     else:
