@@ -14,7 +14,7 @@ from . import UserError, kit
 from .datasets import download
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
-GRADER_VERBS = ("release", "grade", "grade-all", "feedback", "demo", "export-otter", "lab", "hub")
+GRADER_VERBS = ("release", "publish", "grade", "grade-all", "feedback", "demo", "export-otter", "lab", "hub")
 
 
 def data_fetch(datasets=(), mirror=None, out=print):
