@@ -6,6 +6,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
 
 from autograder import checks
 from autograder.grader.course import PROJECT_ROOT, SOLUTIONS
@@ -99,6 +100,34 @@ def test_solution_reads_real_drawings(mnist_model, folder, monkeypatch, capsys):
     monkeypatch.setenv("AUTOGRADER_HANDDRAWN_DIR", str(folder))
     hidden.expect_handdrawn_accuracy(solution_load_digit(), mnist_model, floor=0.85)
     print(capsys.readouterr().out)
+
+
+def sideways_photo(upright, path, tag):
+    """``upright`` saved as a phone camera saves it: pixels turned, an EXIF tag saying how to turn them back."""
+    turned = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[tag]
+    exif = Image.Exif()
+    exif[0x0112] = tag  # Orientation
+    upright.transpose(turned).save(path, format="JPEG", quality=95, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("tag", [3, 6, 8])
+def test_instructor_photos_stay_upright_when_the_grader_re_encodes_them(tmp_path, tag):
+    from autograder.grader.hidden import _perturbed_copy
+
+    source = SOLUTIONS / "01_handdrawn_digits" / "my_digits" / "7_1.jpg"
+    drawing = Image.open(source).convert("RGB")
+    upright = ImageOps.expand(drawing, (0, 0, 0, drawing.height // 2), fill=drawing.getpixel((0, 0)))  # not square
+    upright.save(tmp_path / "upright.png")
+    _perturbed_copy(sideways_photo(upright, tmp_path / "7_1.jpg", tag), tmp_path / "copy.png")
+
+    copy = Image.open(tmp_path / "copy.png").convert("RGB")
+    pad = (copy.width - upright.width) // 2
+    assert copy.size == (upright.width + 2 * pad, upright.height + 2 * pad)
+    inner = np.asarray(copy.crop((pad, pad, pad + upright.width, pad + upright.height)), dtype=np.float32)
+    assert np.abs(inner - np.asarray(upright, dtype=np.float32)).mean() < 3  # JPEG's noise, not a turned picture
+    load_digit = solution_load_digit()
+    assert np.abs(load_digit(tmp_path / "copy.png") - load_digit(tmp_path / "upright.png")).mean() < 0.02
 
 
 def test_solution_load_digit_passes_the_hidden_test_of_new_drawings():

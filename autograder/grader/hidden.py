@@ -11,7 +11,7 @@ something for the instructor without changing the score.
 """
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .. import checks
 from ..checks import CheckFailed
@@ -145,9 +145,12 @@ def expect_multi_hot(vectorize, dimension=heldout.IMDB_WORDS):
 
 
 def _perturbed_copy(source, target):
-    """A lossless re-encoding with a few pixels of margin: same drawing, other bytes."""
-    img = Image.open(source)
-    img.load()
+    """A lossless re-encoding with a few pixels of margin: same drawing, other bytes.
+
+    EXIF orientation is applied first: the PNG keeps no tag, so a phone photo
+    stored sideways with a tag saying so stays upright.
+    """
+    img = ImageOps.exif_transpose(Image.open(source))
     w, h = img.size
     pad = max(1, min(w, h) // 100)
     canvas = Image.new(img.mode, (w + 2 * pad, h + 2 * pad), img.getpixel((0, 0)))
