@@ -212,8 +212,41 @@ def derive(kind, path, target):
     return target
 
 
+# Real digits from another public source: the UCI "optdigits" test set (43 writers in all; CC BY 4.0,
+# https://archive.ics.uci.edu/dataset/80), as scikit-learn's package ships it, fetched from PyPI at run
+# time and never committed. Only 8x8 counts of ink in 4x4 blocks survive: very low-resolution scans.
+OPTDIGITS = "8x8 scans (UCI optdigits)"
+
+
+def optdigits(folder, per_kind=None):
+    """The optdigits test set as 64x64 digits on 112x112 PNGs, dark on white; scikit-learn's wheel is
+    downloaded once by pip."""
+    import gzip
+    import subprocess
+    import zipfile
+
+    wheels = WORK / "optdigits"
+    if not list(wheels.glob("scikit_learn-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                        "--dest", str(wheels), "scikit-learn"], check=True)
+    with zipfile.ZipFile(sorted(wheels.glob("scikit_learn-*.whl"))[-1]) as wheel:
+        rows = np.loadtxt(gzip.open(wheel.open("sklearn/datasets/data/digits.csv.gz")), delimiter=",")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    picks = range(len(rows)) if not per_kind else np.linspace(0, len(rows) - 1, per_kind).round().astype(int)
+    pairs = []
+    for i in picks:
+        blocks = Image.fromarray((255 - rows[i, :64].reshape(8, 8) * 255 / 16).astype(np.uint8))
+        path = folder / f"{int(rows[i, 64])}_{i}.png"
+        ImageOps.expand(blocks.resize((64, 64), Image.Resampling.BILINEAR), 24, fill=255).save(path)  # paper around
+        pairs.append((path, int(rows[i, 64])))
+    return pairs
+
+
 def kind_drawings(kind, folder, which="held-out", real=REAL, per_kind=None):
     """The ``(path, label)`` pairs of ``kind``, written into ``folder``: real files, or derived ones."""
+    if kind == OPTDIGITS:
+        return optdigits(folder, per_kind)
     if kind == DEFAULT_SET:
         from autograder.grader.drawings import HIDDEN_SET
 
@@ -247,11 +280,17 @@ def as_graded(load_digit, pairs, folder):
     return np.stack(images), np.array([label for _, label in pairs])
 
 
-def solution_load_digit(worksheet="01_handdrawn_digits", edit=None):
-    """The solution notebook's load_digit (optionally with an (old, new) edit of its source)."""
+def solution_load_digit(worksheet="01_handdrawn_digits", edit=None, rev=None):
+    """The solution notebook's load_digit (optionally with an (old, new) edit of its source, or as it was
+    at git revision ``rev``)."""
+    import subprocess
+
     import nbformat
 
-    nb = nbformat.read(ROOT / "solutions" / worksheet / f"{worksheet}.ipynb", as_version=4)
+    notebook = f"solutions/{worksheet}/{worksheet}.ipynb"
+    text = (subprocess.run(["git", "show", f"{rev}:{notebook}"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout if rev else (ROOT / notebook).read_text())
+    nb = nbformat.reads(text, as_version=4)
     namespace = {"np": np}
     exec("from PIL import Image, ImageFilter, ImageOps", namespace)
     sources = [c.source for c in nb.cells if c.cell_type == "code" and "def load_digit" in c.source
@@ -331,33 +370,40 @@ def main():
     parser.add_argument("--mistakes", action="store_true", help="also the common mistakes, on the held-out part")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="also the hidden test of 20 new synthetic drawings, on N draws")
+    parser.add_argument("--optdigits", action="store_true",
+                        help="also UCI's optdigits (real, 8x8), downloaded with scikit-learn's wheel by pip")
+    parser.add_argument("--before", metavar="REV", help="also the solution's load_digit at git revision REV")
     parser.add_argument("--worksheet", default="01_handdrawn_digits", help="whose solution's load_digit")
     args = parser.parse_args()
     if not REAL.is_dir():
         raise SystemExit(f"No real drawings at {REAL}: this benchmark reads ../shared/handdrawn beside the project.")
-    kinds = args.kinds or [*REAL_KINDS, *DERIVED, DEFAULT_SET]
+    kinds = args.kinds or [*REAL_KINDS, *DERIVED, DEFAULT_SET] + ([OPTDIGITS] if args.optdigits else [])
     models = {seed: dense_model(seed) for seed in args.seeds}
     loaders = {"reference": solution_load_digit(args.worksheet)}
+    if args.before:
+        loaders[f"reference at {args.before}"] = solution_load_digit(args.worksheet, rev=args.before)
     if args.mistakes:
         loaders.update({what: solution_load_digit(args.worksheet, edit) for what, edit in MISTAKES.items()})
     print("| load_digit | part | kind | source | drawings | " + " | ".join(f"seed {s}" for s in args.seeds)
           + " | worst |")
     print("|---|---|---|---|---:|" + "---:|" * len(args.seeds) + "---:|")
-    # Derived drawings are kept between runs, under a name that changes with this file.
-    drawings = WORK / "drawings" / hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    # Derived drawings are kept between runs, under a name that changes with the code that draws them.
+    code = Path(__file__).read_text()
+    code = code[code.index("# --- derived drawings"):code.index("# --- reading them")]
+    drawings = WORK / "drawings" / hashlib.sha256(code.encode()).hexdigest()[:12]
     with tempfile.TemporaryDirectory(prefix="handdrawn-kinds-") as tmp:
         for which in args.part:
             for kind in kinds:
-                if kind == DEFAULT_SET and which != "held-out":
-                    continue  # synthetic: not split
+                if kind in (DEFAULT_SET, OPTDIGITS) and which != "held-out":
+                    continue  # not split: never used for tuning
                 pairs = kind_drawings(kind, drawings / which / kind, which, per_kind=args.per_kind)
                 for name, load_digit in loaders.items():
                     if name != "reference" and which != "held-out":
                         continue
                     images, labels = as_graded(load_digit, pairs, Path(tmp) / "graded")
                     accs = [accuracy(models[s], images, labels) for s in args.seeds]
-                    source = {**dict.fromkeys(REAL_KINDS, "real"), DEFAULT_SET: "synthetic"}.get(kind,
-                                                                                              "derived from real")
+                    source = {**dict.fromkeys(REAL_KINDS, "real"), DEFAULT_SET: "synthetic",
+                              OPTDIGITS: "real, another source"}.get(kind, "derived from real")
                     print(f"| {name} | {which} | {kind} | {source} | {len(labels)} | "
                           + " | ".join(f"{a:.3f}" for a in accs) + f" | {min(accs):.3f} |", flush=True)
         if args.synthetic:

@@ -180,10 +180,11 @@ def test_derived_drawings_are_reproducible_and_the_exif_kind_is_stored_sideways(
     assert stored.size != upright.size or stored.getexif()[0x0112] == 3
 
 
-# The reference load_digit on each kind of held-out drawing, read by worksheet 1's network: it must clear
-# this floor, measured as at grading (each drawing re-encoded by the hidden test). The per-kind numbers
-# over 5 seeds are in benchmarks/CALIBRATION.md.
-KIND_FLOOR = 0.8
+# The reference load_digit on each kind of held-out drawing, read by worksheet 1's network, measured as at
+# grading (each drawing re-encoded by the hidden test). Over 5 seeds its worst kind read 0.89 (120 drawings
+# a kind; benchmarks/CALIBRATION.md), and the old load_digit read 0.14-0.76 on the kinds it failed. The
+# screen set has 12 held-out drawings: 3 may be misread.
+KIND_FLOOR = {"screen (real)": 0.75}
 KIND_SAMPLE = 60
 
 
@@ -197,7 +198,7 @@ def test_solution_reads_each_kind_of_held_out_drawing(mnist_model, kind, tmp_pat
         checks.expect_digit_image(image, where=kind)
     acc = kinds.accuracy(mnist_model, images, labels)
     print(f"{kind}: {acc:.3f} on {len(labels)} held-out drawings")
-    assert acc >= KIND_FLOOR, f"{kind}: {acc:.3f} on {len(labels)} held-out drawings"
+    assert acc >= KIND_FLOOR.get(kind, 0.8), f"{kind}: {acc:.3f} on {len(labels)} held-out drawings"
 
 
 @pytest.mark.slow
@@ -206,4 +207,4 @@ def test_the_kind_floor_catches_a_load_digit_that_ignores_exif(mnist_model, tmp_
     naive = kinds.solution_load_digit(edit=kinds.MISTAKES["no EXIF handling"])
     pairs = kinds.kind_drawings("phone photo, EXIF-rotated", tmp_path / "drawings", "held-out", per_kind=KIND_SAMPLE)
     images, labels = kinds.as_graded(naive, pairs, tmp_path / "graded")
-    assert kinds.accuracy(mnist_model, images, labels) < KIND_FLOOR
+    assert kinds.accuracy(mnist_model, images, labels) < KIND_FLOOR.get("phone photo, EXIF-rotated", 0.8)
