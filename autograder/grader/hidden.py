@@ -11,7 +11,7 @@ something for the instructor without changing the score.
 """
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .. import checks
 from ..checks import CheckFailed
@@ -148,14 +148,22 @@ def expect_multi_hot(vectorize, dimension=heldout.IMDB_WORDS):
 
 
 def _perturbed_copy(source, target):
-    """A lossless re-encoding with a few pixels of margin: same drawing, other bytes."""
+    """A lossless re-encoding with a few pixels of margin: same drawing, other bytes.
+
+    A phone photo's EXIF orientation tag is kept, and no other EXIF field (a
+    description, a place): the student's `load_digit` turns it upright, as it
+    must for the students' own photos.
+    """
     img = Image.open(source)
     img.load()
     w, h = img.size
     pad = max(1, min(w, h) // 100)
     canvas = Image.new(img.mode, (w + 2 * pad, h + 2 * pad), img.getpixel((0, 0)))
     canvas.paste(img, (pad, pad))
-    canvas.save(target, format="PNG")
+    exif = Image.Exif()
+    if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        exif[ExifTags.Base.Orientation] = img.getexif()[ExifTags.Base.Orientation]
+    canvas.save(target, format="PNG", exif=exif)
 
 
 def instructor_drawings(rng, stage):
