@@ -22,9 +22,18 @@ def load(path):
     return PyFileConfigLoader(path.name, str(path.parent)).load_config()
 
 
+# nbgrader's folders of students' work: a configuration file there is a student's, never the course's.
+STUDENT_FOLDERS = ("submitted", "autograded", "feedback", "feedback_released", "inbound", "outbound")
+
+
 def nearest(start):
-    """The configuration file that applies to a notebook in ``start``."""
-    for folder in (Path(start).resolve(), *Path(start).resolve().parents):
+    """The configuration file that applies to a notebook in ``start``: the nearest above it, skipping
+    any inside nbgrader's folders of students' work (an instructor checking a submission must not run
+    a configuration file the student handed in)."""
+    folders = (Path(start).resolve(), *Path(start).resolve().parents)
+    for i, folder in enumerate(folders):
+        if any(part in STUDENT_FOLDERS for part in folder.parts):
+            continue
         if (folder / CONFIG_NAME).is_file():
             return folder / CONFIG_NAME
     for candidate in (KIT_COPY, CHECKOUT_CONFIG):

@@ -95,7 +95,10 @@ class SandboxedExecute(Execute):
             workdir=folders.work,
             readable=[data_dir(), student_package],
             hidden=kit.grader_only_paths(),
+            # PYTHONSAFEPATH: `python -m ipykernel_launcher` does not look in the working copy first, where
+            # a student's ipykernel_launcher.py would stop the kernel from starting (a fault of the host's).
             env={**self.kernel_env, "PYTHONPATH": str(student_package), "AUTOGRADER_DATA_DIR": str(data_dir()),
+                 "PYTHONSAFEPATH": "1",
                  "JPY_PARENT_PID": "1"},  # ipykernel would take PID 1 (bubblewrap's reaper) for a dead parent
             limits=Limits(memory_bytes=self.memory_limit, max_processes=self.max_processes,
                           max_file_bytes=self.max_file_bytes, disk_bytes=self.disk_quota),
@@ -225,8 +228,8 @@ class SandboxedExecute(Execute):
                 copied = safe_files.copy_tree(written, collection.kept, max_file_bytes=512 * 2**20,
                                               max_total_bytes=2 * 2**30)
                 for name, reason in copied.refused:
-                    exports.setdefault(grade_id, Export(False, f"the grader refused {name}: {reason}"))
-                shutil.rmtree(written, ignore_errors=True)
+                    exports.setdefault(grade_id, Export(False, f"the grader refused {name[:200]}: {reason}"))
+                safe_files.remove_tree(written)
         if reply is None:
             exports[grade_id] = Export(False, f"collecting your work took over {self.export_timeout} s")
             if not self._responsive():
@@ -353,7 +356,7 @@ class _DiskWatchdog:
 
     def _run(self, folder, limits, kill, every):
         while not self._stop.wait(every):
-            size, count = _tree_usage(folder, limits.max_files)
+            size, count = safe_files.tree_usage(folder, limits.max_files)
             if size > limits.disk_bytes or count > limits.max_files:
                 self.tripped = (f"the notebook wrote more than {limits.disk_bytes / 2**30:g} GiB to disk"
                                 if size > limits.disk_bytes else
@@ -363,21 +366,6 @@ class _DiskWatchdog:
 
     def stop(self):
         self._stop.set()
-
-
-def _tree_usage(folder, max_files):
-    """Bytes allocated and entries under ``folder``; stops counting past ``max_files`` entries."""
-    total = count = 0
-    for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            count += 1
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-        if count > max_files:
-            break
-    return total, count
 
 
 class FilterStderr(IgnorePattern):

@@ -103,7 +103,9 @@ class Folders:
             folder.mkdir(parents=True)
 
     def close(self):
-        shutil.rmtree(self.base, ignore_errors=True)
+        from .safe_files import remove_tree
+
+        remove_tree(self.base)  # the jail's /tmp may hold a folder 1,500 deep
 
 
 @dataclass(slots=True)

@@ -53,6 +53,16 @@ def build_tree(dest, grader=False):
     return dest
 
 
+def readable_tree(dest, grader=False):
+    """`build_tree`, made readable by a jail's unprivileged user whatever the checkout's modes."""
+    build_tree(dest, grader)
+    for folder, _, names in os.walk(dest):
+        os.chmod(folder, 0o755)
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o644)
+    return Path(dest)
+
+
 @functools.lru_cache(maxsize=1)
 def package_digest():
     """A digest of the whole package as installed here: what a cached verdict of this host depends on."""
@@ -79,12 +89,7 @@ def package_for_kernel():
     # someone else made could hold a kit of theirs, which every graded kernel would import.
     dest = Path(tempfile.gettempdir()) / f"autograder-kit-{digest.hexdigest()[:16]}-{os.getuid()}"
     if not _own_folder(dest):
-        staging = Path(tempfile.mkdtemp(prefix="autograder-kit-"))
-        build_tree(staging)
-        for folder, _, names in os.walk(staging):  # readable by the jail's unprivileged user
-            os.chmod(folder, 0o755)
-            for name in names:
-                os.chmod(os.path.join(folder, name), 0o644)
+        staging = readable_tree(tempfile.mkdtemp(prefix="autograder-kit-"))
         try:
             staging.rename(dest)
         except OSError:  # another process built it first, or someone else's folder is in the way

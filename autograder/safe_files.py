@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_NAME = 255
+MAX_DEPTH = 16  # folders within folders a submission or an export may hold
+MAX_PATH = 1024  # characters of a path inside it
+# Names a submission may not carry: configuration that nbgrader, Jupyter or IPython would execute as
+# whoever opens the folder (an instructor running `check` or Validate on a submitted notebook).
+CONFIG_NAMES = ("nbgrader_config.py", "nbgrader_config.json", "ipython_config.py", "jupyter_config.py",
+                "jupyter_server_config.py", "jupyter_notebook_config.py", "jupyter_lab_config.py")
 
 
 class Refused(ValueError):
@@ -114,7 +120,7 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
     total = 0
     dest.mkdir(parents=True, exist_ok=True)
     pending = [Path()]
-    while pending:
+    while pending:  # a stack, not recursion: a folder 1,500 deep is refused, not a RecursionError
         relative = pending.pop()
         try:
             fd = _open_beneath(source, relative, os.O_RDONLY | os.O_DIRECTORY) if relative.parts else \
@@ -132,11 +138,19 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
             if entry_name in skip:
                 continue
             why = _bad_name(entry_name)
+            if not why and entry_name in CONFIG_NAMES:
+                why = "configuration files are not taken from a submission"
+            if not why and (len(name.parts) > MAX_DEPTH or len(name.as_posix()) > MAX_PATH):
+                why = f"it lies deeper than {MAX_DEPTH} folders or {MAX_PATH} characters"
             if not why:
                 if stat.S_ISDIR(mode):
-                    (dest / name).mkdir(exist_ok=True)
-                    pending.append(name)
-                    continue
+                    try:
+                        (dest / name).mkdir(exist_ok=True)
+                    except OSError as e:
+                        why = os.strerror(e.errno) if e.errno else type(e).__name__
+                    else:
+                        pending.append(name)
+                        continue
                 why = "" if stat.S_ISREG(mode) else ("it is a link, which the grader does not follow"
                                                       if stat.S_ISLNK(mode) else "it is not a regular file")
             if not why and len(report.copied) >= max_files:
@@ -148,13 +162,79 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
                     why = str(e).split(": ", 1)[-1] if str(e).startswith(str(name)) else str(e)
                 except OSError as e:
                     why = os.strerror(e.errno) if e.errno else type(e).__name__
+            if not why:
+                try:
+                    (dest / name).write_bytes(data)
+                except OSError as e:
+                    why = os.strerror(e.errno) if e.errno else type(e).__name__
             if why:
-                report.refused.append((name.as_posix(), why))
+                report.refused.append((name.as_posix()[:MAX_PATH], why))
                 continue
-            (dest / name).write_bytes(data)
             total += len(data)
             report.copied.append(name.as_posix())
     return report
+
+
+def tree_usage(folder, max_entries):
+    """``(bytes allocated, entries)`` under ``folder``, walked through folder descriptors without
+    recursion, so no depth or path length hides anything; stops counting past ``max_entries``."""
+    total = count = 0
+    try:
+        pending = [os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)]
+    except OSError:
+        return 0, 0
+    while pending and count <= max_entries:
+        fd = pending.pop()
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    count += 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if stat.S_ISDIR(info.st_mode):
+                        try:
+                            pending.append(os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                                   | os.O_CLOEXEC, dir_fd=fd))
+                        except OSError:  # a folder it cannot open counts as over the quota
+                            count = max_entries + 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    for fd in pending:
+        os.close(fd)
+    return total, count
+
+
+def remove_tree(folder):
+    """Remove ``folder`` whatever its depth, path lengths or modes (coreutils' rm walks with descriptors)."""
+    import subprocess
+
+    if not os.path.lexists(folder):
+        return
+    subprocess.run(["chmod", "-R", "u+rwx", str(folder)], capture_output=True)
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(folder)], capture_output=True)
+
+
+def regular_files(folder):
+    """Sorted ``(relative path, path)`` of the regular files under ``folder`` (links never followed),
+    without recursion."""
+    found, pending = [], [Path(folder)]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        found.append((Path(entry.path).relative_to(folder), Path(entry.path)))
+        except OSError:
+            continue
+    return sorted(found)
 
 
 # --- notebooks --------------------------------------------------------------------------

@@ -48,10 +48,19 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr/local/nvidia")
 GPU_DEVICES = ("/dev/nvidia*", "/dev/dri")
 # The only variables of the grader's environment a jail may take over: how to use the GPU and the backend.
-PASSED_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "LANG", "TZ")
+PASSED_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "LANG", "TZ", "LD_LIBRARY_PATH",
+              "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "TF_FORCE_GPU_ALLOW_GROWTH")
+# Unless the host says otherwise, a jail takes GPU memory as it needs it: JAX would take 75% of the GPU
+# at its start and TensorFlow all of it, so a second worker (or the scoring process) could not start.
+GPU_SHARING = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 # What bubblewrap itself runs with: its own /proc/1/environ is readable inside the jail.
 LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 JAIL_UID = JAIL_GID = 65534  # nobody / nogroup
+
+
+def gpu_devices():
+    """The host's GPU device nodes, which a jail is given."""
+    return [dev for pattern in GPU_DEVICES for dev in sorted(glob.glob(pattern))]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -69,6 +78,7 @@ class Limits:
     max_file_bytes: int | None = 1 * 2**30
     disk_bytes: int = 4 * 2**30  # everything under the jail folder together
     max_files: int = 100_000  # entries under the jail folder
+    shm_bytes: int = 256 * 2**20  # the jail's /dev/shm
 
 
 class ControlGroups:
@@ -246,7 +256,8 @@ class Sandbox:
 
     def environment(self):
         """Everything the jailed program sees in its environment."""
-        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        env = dict(GPU_SHARING)
+        env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
         env.update({"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
                     "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython", "PYTHONDONTWRITEBYTECODE": "1",
                     "TMPDIR": "/tmp", "LANG": env.get("LANG", "C.UTF-8")})
@@ -280,10 +291,12 @@ class Sandbox:
             if op != "--bind":
                 bound.append(dest)
         # /sys read-only: CUDA and XLA read the GPU's and NUMA's description there.
-        args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
-        for pattern in GPU_DEVICES:
-            for dev in glob.glob(pattern):
-                args += ["--dev-bind", dev, dev]
+        # /dev/shm is the jail's own, bounded tmpfs (a /dev tmpfs could hold half the host's memory);
+        # the host's control groups (other jails' among them) are out of sight.
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.limits.shm_bytes),
+                 "--tmpfs", "/dev/shm", "--ro-bind-try", "/sys", "/sys", "--tmpfs", "/sys/fs/cgroup"]
+        for dev in gpu_devices():
+            args += ["--dev-bind", dev, dev]
         for path in self.hidden:
             if Path(path).is_dir():
                 args += ["--tmpfs", str(path)]
@@ -320,12 +333,13 @@ class Sandbox:
             limits.append(f"--fsize={self.limits.max_file_bytes}")
         if not self.cgroups.available:
             # rlimits stand in for the control group: RLIMIT_DATA counts heap and
-            # private mappings (not the address space TF and CUDA reserve);
-            # RLIMIT_NPROC counts the uid's processes on the whole host.
-            if self.limits.memory_bytes:
+            # private mappings (not the address space TF and CUDA reserve).
+            # No RLIMIT_NPROC: it counts every process of the grader's uid on the host, so one jail's
+            # threads would keep another from starting (an ordinary grader gets no process limit).
+            # Not on a GPU: CUDA's libraries abort (SIGABRT in cuBLAS's and cuDNN's set-up) under
+            # RLIMIT_DATA, so there only a control group can bound memory (`describe` says so).
+            if self.limits.memory_bytes and not gpu_devices():
                 limits.append(f"--data={self.limits.memory_bytes}")
-            if self.limits.max_processes and not _as_root():
-                limits.append(f"--nproc={self.limits.max_processes}")
         return ["prlimit", *limits, "--"] if shutil.which("prlimit") else []
 
     def command(self, cmd):
@@ -385,7 +399,8 @@ class Sandbox:
 
     def describe(self):
         """What the report records about the jail."""
-        limits = "control group" if self.cgroups.available else "rlimits"
+        limits = "control group" if self.cgroups.available else \
+            "rlimits, memory unbounded on a GPU" if gpu_devices() else "rlimits"
         return {"kind": "bwrap", "network": self.network, "limits": limits, "uid": self.uid,
                 "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
                 "disk_bytes": self.limits.disk_bytes}

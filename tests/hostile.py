@@ -288,6 +288,50 @@ for i in range(5_000):
 """
 
 
+LONG_PATHS = """
+import os
+# Folders of 250-character names in the exchange, 20 deep: a path longer than the grader may open.
+home = os.getcwd()
+os.makedirs("../exchange/00/out", exist_ok=True)
+os.chdir("../exchange/00/out")
+for _ in range(20):
+    os.mkdir("d" * 250)
+    os.chdir("d" * 250)
+open("x", "w").write("x")
+os.chdir(home)
+"""
+DEEP_FOLDERS = """
+import os
+# 1,500 nested folders in the jail's /tmp: the grader's clean-up recursed once per level.
+home = os.getcwd()
+os.chdir("/tmp")
+for _ in range(1500):
+    os.mkdir("a")
+    os.chdir("a")
+os.chdir(home)
+"""
+FILL_LONG_NAMES = """
+import os
+# The disk filled 17 folders of long names down, where a quota that walks paths could not look.
+home = os.getcwd()
+os.chdir("/tmp")
+for _ in range(17):
+    os.mkdir("d" * 250)
+    os.chdir("d" * 250)
+block = b"1" * 2**20
+with open("fill", "wb") as f:
+    for _ in range(1024):
+        f.write(block)
+os.chdir(home)
+import time
+time.sleep(5)  # the quota is checked every second: this is about depth, not a race
+"""
+
+
+def launcher_beside_the_notebook(folder, course):
+    (folder / "ipykernel_launcher.py").write_text("import sys\nsys.exit(1)\n")
+
+
 def attachment_notebook(nb):
     """A markdown cell carrying 100 MB of attachment: kept notebooks and feedback pages swelled to 100 MB."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -433,6 +477,15 @@ def tiny_cases():
              category="the grader's own work: size", note="attachments are over"),
         Case("a notebook that breaks nbformat's schema", "tiny", lambda: schema_breaking(student_version(tiny_solution())),
              FULL, category="the grader's own work: bad notebooks", note="source was not text"),
+        Case("exchange paths longer than the grader may open", "tiny", lambda: with_cells(wrong(), LONG_PATHS, at=1),
+             ZERO, category="the grader's own work: bad files"),
+        Case("1,500 nested folders in the jail", "tiny", lambda: with_cells(wrong(), DEEP_FOLDERS, at=1), ZERO,
+             category="the grader's own work: bad files"),
+        Case("the disk filled under folders of long names", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), FILL_LONG_NAMES, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="to disk", category="the grader's own work: disk"),
+        Case("a kernel launcher of one's own beside the notebook", "tiny", wrong, ZERO,
+             category="faults: the student's, not the host's", files=launcher_beside_the_notebook),
     ]
 
 
@@ -577,7 +630,7 @@ HUGE_CONFIG = """
 import json, zipfile, autograder.exchange as exchange
 def save_model(obj, target):
     config = json.loads(json.dumps(keras.saving.serialize_keras_object(obj)))
-    config["config"]["layers"][1]["config"]["units"] = 10**9
+    config["config"]["layers"][-1]["config"]["units"] = 10**9
     with zipfile.ZipFile(target, "w") as archive:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
@@ -589,6 +642,10 @@ def mini_cases():
     untrained = {"test_prepare": 1, "test_architecture": 1, "test_accuracy": 0}
     return [
         Case("honest mini solution", "mini", lambda: mini_student(), MINI_FULL, category="honest"),
+        Case("no model for the architecture test, a table for the accuracy test", "mini",
+             lambda: mini_student(model="model = None", train=NEIGHBOUR_TABLE + "model = table"),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0},
+             category="the architecture checked is the model measured"),
         Case("fake history, curves and printed accuracy", "mini", lambda: mini_student(train=FAKE_HISTORY), untrained,
              category="fake printed accuracy, history or curves"),
         Case("keras.Model.predict and evaluate look up the labels", "mini", lambda: mini_student(train=PATCH_PREDICT),

@@ -190,3 +190,18 @@ def test_filter_stderr_is_linear_on_hostile_lines():
     started = time.perf_counter()
     slow.search("a" * 20_000)
     assert time.perf_counter() - started > 0.05
+
+
+def test_filter_stderr_drops_a_whole_multi_line_warning():
+    """Issue 15: only the first line of a multi-line Keras warning went; the rest stayed in the cell."""
+    text = ("/venv/keras/src/models/functional.py:238: UserWarning: The structure of `inputs` doesn't match.\n"
+            "Expected: ['tokens']\n"
+            "Received: inputs=Tensor(shape=(None, 200))\n"
+            "  warnings.warn(msg)\n"
+            "my own line\n")
+    cell, _ = FilterStderr(enabled=True).preprocess_cell(stderr_cell(text), {}, 0)
+    assert [(o.name, o.text) for o in cell.outputs] == [("stderr", "my own line\n"), ("stdout", "ok\n")]
+    # A warning with no source line after it: the lines that follow are the student's own, and stay.
+    text = "x.py:1: UserWarning: careful\nline one of mine\nline two of mine\n"
+    cell, _ = FilterStderr(enabled=True).preprocess_cell(stderr_cell(text), {}, 0)
+    assert cell.outputs[0].text == "line one of mine\nline two of mine\n"

@@ -110,6 +110,15 @@ def test_faults_keep_every_row_and_the_honest_points(tmp_path):
     (odd / "secret").symlink_to("/etc/hostname")
     os.mkfifo(odd / "pipe")
     (odd / "big.bin").write_bytes(b"x" * (70 * 2**20))
+    # Found by the red team: 1,200 nested folders crashed grade-all (recursion in rglob and rmtree);
+    # an nbgrader_config.py beside the notebook was run by the grader; a kernel launcher of the
+    # student's stopped the kernel from starting, which was counted as the host's fault.
+    deep = odd
+    for _ in range(1200):
+        deep = deep / "a"
+        deep.mkdir()
+    (odd / "nbgrader_config.py").write_text("open('/tmp/pwned-by-a-submission', 'w')\n")
+    (odd / "ipykernel_launcher.py").write_text("import sys\nsys.exit(1)\n")
     outcomes = grade_all(course, workers=2, progress=False)
     assert outcomes["ok/tiny"]["score"] == 3.0
     assert outcomes["dies/tiny"]["score"] == 1.0  # test_answer ran before the kernel died
@@ -120,10 +129,13 @@ def test_faults_keep_every_row_and_the_honest_points(tmp_path):
     assert outcomes["odd/tiny"]["score"] == 3.0
     notes = "\n".join(outcomes["odd/tiny"]["notes"])
     for name, why in (("solution.ipynb", "link"), ("secret", "link"), ("pipe", "not a regular file"),
-                      ("big.bin", "over the")):
+                      ("big.bin", "over the"), ("nbgrader_config.py", "configuration files are not taken"),
+                      ("a/a/a", "deeper than")):
         assert f"{name}: " in notes and why in notes.split(f"{name}: ")[1].split("\n")[0], notes
     autograded = course / "autograded" / "odd" / "tiny"
-    assert sorted(p.name for p in autograded.iterdir()) == ["tiny.ipynb"]  # nothing of theirs was followed
+    # nothing of theirs was followed; their plain file is kept, as nbgrader keeps a submission's files
+    assert sorted(p.name for p in autograded.iterdir()) == ["ipykernel_launcher.py", "tiny.ipynb"]
+    assert not os.path.exists("/tmp/pwned-by-a-submission")
     assert outcomes["renamed/tiny"]["reason"] == \
         "missing notebook tiny.ipynb (found my_homework.ipynb: renamed, or handed in to the wrong assignment?)"
     assert outcomes["nothing/tiny"]["reason"] == "missing notebook tiny.ipynb"
@@ -251,3 +263,22 @@ def test_a_host_without_datasets_saves_nothing_and_says_why(tmp_path, monkeypatc
         assert gb.find_assignment("tiny").submissions == []
     monkeypatch.delenv("AUTOGRADER_DATA_DIR")
     assert grade_all(course, workers=1, progress=False)["ada/tiny"]["score"] == 3.0  # retried once mended
+
+
+def test_one_autograde_pass_per_submission_and_the_table_shows_manual_grades(tmp_path, capsys):
+    """Issue 15: grade-all ran nbgrader's converter twice per submission, and its table ignored a
+    manual grade that grades.csv kept."""
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    submit(course, "ben", student_version(tiny_solution(), answer="7"))
+    assert run(["grade-all", "--root", str(course), "--workers", "1", "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("Sanitizing ") == 2 and err.count("Autograding ") == 2
+    with nbgrader_api(course).gradebook as gb:
+        grade = gb.find_grade("test_answer", "tiny", "tiny", "ben")
+        grade.manual_score = 1.0
+        gb.db.commit()
+    assert run(["grade-all", "--root", str(course), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ben/tiny                                 3 / 3" in out  # 2 automatic + 1 manual
+    assert csv_rows(course)["ben"][0] == 3.0

@@ -27,26 +27,54 @@ def grade(path, course, env=None, *extra):
     return subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900)
 
 
-def test_a_checkout_and_its_python_under_tmp_grade_in_full(tmp_path):
-    """The first try of many: the project under /tmp. The scoring jail's tmpfs over /tmp hid the
-    interpreter, so every hidden cell failed and every student got 0, the reference included."""
+def venv_under_tmp(tmp_path, checkout=None):
+    """A virtualenv under /tmp with this one's packages; ``checkout``: another copy of the project, first."""
     venv = tmp_path / "venv"  # tmp_path lies under /tmp
     subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
     site_packages = next(venv.glob("lib/python3*/site-packages"))
     real = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
-    (site_packages / "the_project.pth").write_text(f"import site; site.addsitedir({str(real)!r})\n")
+    (site_packages / "the_project.pth").write_text(
+        (f"{checkout}\n" if checkout else "") + f"import site; site.addsitedir({str(real)!r})\n")
+    return venv / "bin" / "python"
+
+
+def grade_in_full(python, tmp_path):
     course = make_course(tmp_path / "course")
     path = submit(course, "sam", student_version(tiny_solution()))
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "autograder", "grade", str(path), "--solutions",
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}  # its scripts (alembic), as activated
+    done = subprocess.run([str(python), "-m", "autograder", "grade", str(path), "--solutions",
                            str(course / "solutions"), "--json", str(tmp_path / "r.json")],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert (report["score"], report["max_score"], report["sandbox"]) == (3.0, 3.0, "bwrap")
 
 
+def test_a_checkout_and_its_python_under_tmp_grade_in_full(tmp_path):
+    """The first try of many: the project under /tmp. The scoring jail's tmpfs over /tmp hid the
+    interpreter, so every hidden cell failed and every student got 0, the reference included."""
+    grade_in_full(venv_under_tmp(tmp_path), tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader's checkout can be closed to its own jail")
+def test_a_root_checkout_closed_to_everyone_else_grades_in_full(tmp_path):
+    """A root grader's checkout of files only root may read (umask 077, as the lent GPU machine's copy
+    was): the scoring process, as the jail's unprivileged user, could not import the grader, and the
+    reference itself failed on that host."""
+    closed = tmp_path / "closed"
+    shutil.copytree(Path(__file__).parents[1] / "autograder", closed / "autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(download.MANIFEST_PATH).parent, closed / "datasets",
+                    ignore=lambda folder, names: [n for n in names if n != "manifest.json"])
+    for folder, _, names in os.walk(closed):
+        os.chmod(folder, 0o700)
+        for name in names:
+            os.chmod(os.path.join(folder, name), 0o600)
+    grade_in_full(venv_under_tmp(tmp_path, checkout=closed), tmp_path)
+
+
 def test_a_scoring_process_that_cannot_run_saves_no_score(tmp_path):
-    course = make_course(tmp_path / "course", config="c.ScoreHiddenTests.memory_limit = 48 * 2**20\n")
+    course = make_course(tmp_path / "course", config="c.ScoreHiddenTests.memory_limit = 8 * 2**20\n")
     path = submit(course, "sam", student_version(tiny_solution()))
     done = grade(path, course)
     assert done.returncode == 3, done.stderr

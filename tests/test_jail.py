@@ -11,7 +11,8 @@ import pytest
 
 from autograder.datasets.download import data_dir
 from autograder.grading_run import Folders
-from autograder.sandbox import JAIL_UID, Limits, Sandbox, jail_problem
+from autograder import sandbox
+from autograder.sandbox import GPU_SHARING, JAIL_UID, PASSED_ENV, Limits, Sandbox, jail_problem
 
 pytestmark = pytest.mark.skipif(bool(jail_problem()), reason=f"no jail here: {jail_problem()}")
 
@@ -78,8 +79,32 @@ def test_never_the_graders_uid(inside):
 def test_none_of_the_graders_environment_not_even_in_pid_1(inside):
     assert "grader-secret-0b7e" not in inside["pid1_environ"] and "grader-secret-0b7e" not in json.dumps(inside)
     assert set(inside["environ"]) <= {"PATH", "HOME", "MPLCONFIGDIR", "IPYTHONDIR", "PYTHONDONTWRITEBYTECODE",
-                                      "TMPDIR", "LANG", "AUTOGRADER_DATA_DIR", "KERAS_BACKEND", "TZ",
-                                      "CUDA_VISIBLE_DEVICES", "LC_CTYPE", "PWD"}
+                                      "TMPDIR", "LANG", "AUTOGRADER_DATA_DIR", "LC_CTYPE", "PWD",
+                                      *PASSED_ENV, *GPU_SHARING}
+
+
+def test_jails_share_a_gpu_unless_the_host_says_otherwise(monkeypatch, tmp_path):
+    """JAX takes 75% of a GPU when it starts and TensorFlow all of it: a second worker's kernel, or the
+    scoring process after the kernel, could not start on the same GPU."""
+    jail = Sandbox(tmp_path / "jail", tmp_path / "jail" / "work", limits=Limits(memory_bytes=None))
+    assert jail.environment()["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert jail.environment()["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    assert jail.environment()["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
+
+
+def test_on_a_gpu_without_control_groups_memory_is_not_bounded_by_rlimit_data(monkeypatch, tmp_path):
+    """On the lent H200 (16 cores, no control groups), RLIMIT_DATA of 4 GiB made XLA's thread pool fail
+    (`Check failed: ... Thread tf_XLAEigen creation via pthread_create() failed`, SIGABRT): every scoring
+    process and worksheet 6's kernel died. There, only a control group can bound memory."""
+    jail = Sandbox(tmp_path / "jail", tmp_path / "jail" / "work", limits=Limits(memory_bytes=4 * 2**30))
+    jail.close()
+    jail.cgroups.groups = {}  # a host without control groups: rlimits stand in
+    assert "--data=4294967296" in jail.rlimit_args()
+    assert jail.describe()["limits"] == "rlimits"
+    monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0"])
+    assert not any(arg.startswith("--data") for arg in jail.rlimit_args())
+    assert jail.describe()["limits"] == "rlimits, memory unbounded on a GPU"
 
 
 def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):

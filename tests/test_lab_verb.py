@@ -70,3 +70,41 @@ def test_the_server_serves_the_project_when_the_course_lies_in_it(tmp_path):
 def test_lab_on_a_missing_folder_is_one_sentence(tmp_path, capsys):
     assert run(["lab", "--root", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err == f"autograder: no course folder at {tmp_path / 'nowhere'}.\n"
+
+
+def test_loading_the_course_configuration_has_no_side_effect(tmp_path, monkeypatch):
+    """Issue 15: loading nbgrader_config.py wrote .autograder-secret into the project and changed
+    os.environ; any course configured from it shared that secret."""
+    import os
+
+    from autograder.course_config import load
+    from autograder.grader.course import CONFIG_FILE, PROJECT_ROOT
+    from autograder.grader.steps import PlanHiddenTests
+
+    before_env, before_files = dict(os.environ), sorted(p.name for p in PROJECT_ROOT.iterdir())
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    before_env = dict(os.environ)
+    config = load(CONFIG_FILE)
+    assert dict(os.environ) == before_env and sorted(p.name for p in PROJECT_ROOT.iterdir()) == before_files
+    # The key is each course's own, made when that course first grades.
+    config.CourseDirectory.root = str(tmp_path)
+    secret = PlanHiddenTests(config=config).secret
+    assert (tmp_path / ".autograder-secret").read_text().strip() == secret
+    other = tmp_path / "other"
+    other.mkdir()
+    config.CourseDirectory.root = str(other)
+    assert PlanHiddenTests(config=config).secret != secret
+
+
+def test_the_demo_stops_loudly_when_its_reference_student_is_short():
+    from autograder.grader.demo import reference_student_problem
+    from autograder.grader.course import worksheet_ids
+
+    full = {f"ada/{i}": {"status": "graded", "score": 3, "max_score": 3, "failed_tests": {}} for i in worksheet_ids()}
+    assert reference_student_problem(full) == ""
+    first = worksheet_ids()[0]
+    short = {**full, f"ada/{first}": {"status": "graded", "score": 2, "max_score": 3,
+                                        "failed_tests": {"test_x": "HiddenTestFailed: ..."}}}
+    assert reference_student_problem(short) == f"{first}: 2/3 (test_x)"
+    faulted = {**full, f"ada/{first}": {"status": "host-fault", "reason": "no jail"}}
+    assert reference_student_problem(faulted) == f"{first}: host-fault (no jail)"

@@ -56,11 +56,12 @@ def course_settings(root, db_url=None):
     return settings
 
 
-def nbgrader_config(root=PROJECT_ROOT, **course_directory):
-    """The course's nbgrader_config.py (``root``'s own, else the project's) as a Config rooted at ``root``."""
+def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
+    """The nbgrader_config.py of the course at ``course`` (default ``root``; its own, else the project's),
+    as a Config rooted at ``root``."""
     from ..course_config import load
 
-    config = load(own_configuration(root) or CONFIG_FILE)
+    config = load(own_configuration(course or root) or CONFIG_FILE)
     config.CourseDirectory.root = str(Path(root).resolve())
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)

@@ -50,7 +50,7 @@ from .. import UserError, safe_files
 from ..grading_run import HostFault, Record, report
 from ..pipeline import GRADEBOOK, GradingRun
 from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader
-from .reference import Verdict, reference, reference_payload
+from .reference import Verdict, apply, reference, reference_payload
 from .steps import course_secret
 from .worker import Answer, Payload, execute, executed_notebook
 
@@ -111,8 +111,8 @@ def stage(sub, staging):
     nbformat.write(nb, dest / name)
     sub.notes = repairs + copied.reasons()
     h = hashlib.sha256()
-    for path in sorted(p for p in dest.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(dest)).encode() + b"\0" + path.read_bytes())
+    for relative, path in safe_files.regular_files(dest):
+        h.update(str(relative).encode() + b"\0" + path.read_bytes())
     sub.digest = h.hexdigest()
 
 
@@ -173,11 +173,7 @@ class Dispatcher:
 
     def _grade(self, payload):
         host = self._take_host(payload.assignment)
-        verdict = host.verdicts[payload.assignment]
-        sandbox = payload.config.setdefault("SandboxedExecute", {})
-        sandbox["notebook_timeout"] = int(verdict.budget)
-        execute_ = payload.config.setdefault("Execute", {})
-        execute_["timeout"] = int(min(execute_.get("timeout", verdict.budget) or verdict.budget, verdict.budget))
+        apply(payload.config, host.verdicts[payload.assignment])
         try:
             answer = self._on(host, execute, payload, "grade")
         finally:

@@ -28,7 +28,7 @@ from ..grading_run import report
 from ..student_check import read_notebook
 from ..pipeline import GRADEBOOK, GradingRun
 from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_config, nbgrader_failure, prepared_gradebook
-from .reference import check_here
+from .reference import apply, check_here
 from .steps import course_secret
 from .worker import LocalRunner, host_problem
 
@@ -64,8 +64,9 @@ def stage(notebook_path, nb, dest):
     """The submission's folder, copied safely into ``dest``, with the repaired notebook; the refusals."""
     copied = safe_files.copy_tree(Path(notebook_path).parent, dest,
                                   skip={Path(notebook_path).name, ".ipynb_checkpoints", "__pycache__"})
-    for stray in Path(dest).rglob("*.ipynb"):  # other notebooks of the folder are not graded
-        stray.unlink()
+    for _, stray in safe_files.regular_files(dest):  # other notebooks of the folder are not graded
+        if stray.suffix == ".ipynb":
+            stray.unlink()
     nbformat.write(nb, Path(dest) / Path(notebook_path).name)
     return copied.reasons()
 
@@ -88,7 +89,9 @@ def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=No
     check_ids([assignment_id], solutions)
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
         root = Path(tmp)
-        settings = nbgrader_config(root, source_directory=str(solutions), release_directory="release")
+        # The configuration of the course the solutions belong to (the project's, unless it has its own).
+        settings = nbgrader_config(root, course=solutions.parent, source_directory=str(solutions),
+                                   release_directory="release")
         settings.PlanHiddenTests.secret = course_secret(solutions.parent)  # the course's, so a regrade agrees
         settings.SandboxedExecute.show_kernel_output = verbose
         if not sandbox:
@@ -126,7 +129,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
         verdict = check_here(settings, assignment_id, timeout)
         if not verdict.ok:
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
-        settings.SandboxedExecute.notebook_timeout = int(verdict.budget)
+        apply(settings, verdict)
         run = GradingRun(config=settings, runner=LocalRunner(settings, timeout))
         result = autograde_one(settings, assignment_id, STUDENT, [run, *GRADEBOOK], verbose)
         if run.host_fault:

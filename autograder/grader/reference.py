@@ -51,6 +51,8 @@ class Verdict:
     budget: float = 0.0
     cells: list = field(default_factory=list)
     flags: list = field(default_factory=list)
+    scoring_seconds: float = 0.0
+    scoring_budget: float = 0.0
 
     @property
     def problem(self):
@@ -89,11 +91,24 @@ def reference_payload(config, assignment_id, timeout):
                    drawings=pack(drawings) if drawings else b"")
 
 
-def budget(config, seconds):
-    """The time a student's notebook may take on a host whose reference took ``seconds``."""
+def budget(config, seconds, section="SandboxedExecute", setting="notebook_timeout", default=1800):
+    """The time a student's run (or its scoring) may take on a host whose reference took ``seconds``,
+    never more than the course's own setting."""
     settings = ReferenceRun(config=_config(config))
-    ceiling = float(config.get("SandboxedExecute", {}).get("notebook_timeout", 1800))
+    ceiling = float(config.get(section, {}).get(setting, default))
     return round(min(ceiling, settings.budget_factor * seconds + settings.startup_allowance), 1)
+
+
+def apply(config, verdict):
+    """``config`` (a Config or its plain dict) with the host's budgets from its reference ``verdict``."""
+    execute = config.setdefault("Execute", {}) if isinstance(config, dict) else config.Execute
+    sandbox = config.setdefault("SandboxedExecute", {}) if isinstance(config, dict) else config.SandboxedExecute
+    scoring = config.setdefault("ScoreHiddenTests", {}) if isinstance(config, dict) else config.ScoreHiddenTests
+    sandbox["notebook_timeout"] = int(verdict.budget)
+    execute["timeout"] = int(min(execute.get("timeout") or verdict.budget, verdict.budget))
+    if verdict.scoring_budget:
+        scoring["timeout"] = int(verdict.scoring_budget)
+    return config
 
 
 def _config(plain):
@@ -117,8 +132,10 @@ def judge(answer, config):
             if c["score"] < c["max_score"]]
     reason = record.fault.reason if record.fault else "; ".join(lost[:3])
     ok = not record.fault and not lost and seen["max_score"] > 0
+    scoring = record.scoring_seconds or 0.0
     return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
-                   record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"])
+                   record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"], scoring,
+                   budget(config, scoring, "ScoreHiddenTests", "timeout", 900))
 
 
 def cache_path(payload):

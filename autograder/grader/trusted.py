@@ -63,6 +63,10 @@ class PlanError(ValueError):
     """A hidden-test block the grader cannot run: a course authoring error."""
 
 
+class ScoringTooSlow(RuntimeError):
+    """The scoring of a submission's exports passed its budget: the student's exports, not the host."""
+
+
 # --- what a check needs of the student's objects ------------------------------
 
 class Model:
@@ -427,13 +431,14 @@ class Scorer:
             return {"failures": [f"the hidden test could not run ({e})"], "flags": [], "notes": []}
         failures, loaded, printed = [], {}, io.StringIO()
         for k, statement in enumerate(statements):
+            # Required of the variable from here on, whether this check passes or not, and even when
+            # the model could not be exported at all.
+            for name in statement.names(architecture=True):
+                self.required.setdefault(name, []).append(statement)
             try:
                 arguments = dict(statement.literals)
                 for param, (kind, item, data) in statement.students.items():
                     arguments[param] = self._load(loaded, kind, item, Path(folder), data)
-                # Required of the variable from here on, whether this check passes or not.
-                for name in statement.names(architecture=True):
-                    self.required.setdefault(name, []).append(statement)
                 with contextlib.redirect_stdout(printed), _context(np.random.default_rng([seed, k])):
                     self._same_model_as_checked(statement, arguments)
                     statement.check.check(**arguments)
@@ -491,6 +496,11 @@ def main():
     Path(sys.argv[2]).write_text(json.dumps({"verdicts": results, "peak_bytes": peak}))
 
 
+# The scoring process imports the grader from its copy (first on the path), whatever is installed.
+SCORER_START = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                "from autograder.grader.trusted import main; main()")
+
+
 def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap"):
     """``({grade_id: verdict dict}, peak bytes)`` from a fresh scoring process in the jail.
 
@@ -502,6 +512,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
     works). Anything that stops the process from answering is the host's
     fault: raises `HostFault`.
     """
+    from .. import kit
     from ..grading_run import HostFault
     from ..sandbox import Limits, Sandbox, jail_failure, jail_problem
 
@@ -514,12 +525,15 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         job.parent.mkdir(parents=True)
         job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()],
                                    "settings": settings or {}}))
-        readable = scoring_readable(kept, settings)
+        # The grader's own copy of the package (its manifest inside): a root grader's checkout may be
+        # closed to the jail's unprivileged user (files of mode 0600, say), which must still import it.
+        package = kit.readable_tree(Path(tmp) / "package", grader=True)
+        readable = scoring_readable(kept, settings, package)
         sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
                           env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
                                                            disk_bytes=256 * 2**20))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
-        command = [sys.executable, "-I", "-m", "autograder.grader.trusted", str(job), str(result)]
+        command = [sys.executable, "-I", "-c", SCORER_START, str(package), str(job), str(result)]
         try:
             if jail == "none" or problem:  # unjailed, as the kernel was; still a minimal environment
                 done = subprocess.run(command, env={**sandbox.environment(), "HOME": str(root / "tmp"),
@@ -529,7 +543,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
             else:
                 done = sandbox.run(command, timeout)
         except subprocess.TimeoutExpired as e:
-            raise HostFault(f"the scoring process took over {timeout} s") from e
+            raise ScoringTooSlow(f"scoring your work took over {timeout:g} s") from e
         except OSError as e:
             raise HostFault(f"the scoring process could not start ({e})") from e
         finally:
@@ -549,13 +563,13 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         return answer["verdicts"], answer["peak_bytes"]
 
 
-def scoring_readable(kept, settings):
-    """What the scoring process may read besides Python: the exports, the grader, its data and drawings."""
-    from ..datasets.download import MANIFEST_PATH, data_dir
-    from .drawings import grading_set
+def scoring_readable(kept, settings, package):
+    """What the scoring process may read besides Python: the exports, its copy of the grader, the data and
+    the drawings."""
+    from ..datasets.download import data_dir
 
-    package = Path(__file__).resolve().parents[1]
-    return [Path(kept), package, data_dir(), MANIFEST_PATH, grading_set((settings or {}).get("drawings"))]
+    drawings = (settings or {}).get("drawings")  # the committed example set is in the copy
+    return [Path(kept), Path(package), data_dir(), *([Path(drawings)] if drawings else [])]
 
 
 def scoring_groups(readable):

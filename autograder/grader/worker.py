@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .. import host
 from ..grading_run import HostFault
-from ..safe_files import copy_tree
+from ..safe_files import copy_tree, regular_files
 from ..sandbox import jail_problem
 
 MAX_UNPACKED_BYTES = 2 * 2**30
@@ -95,9 +95,8 @@ def pack(folder, skip=()):
     with tempfile.TemporaryDirectory(prefix="autograder-pack-") as tmp:
         copy_tree(folder, tmp, skip=set(skip) | {".ipynb_checkpoints"})
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(Path(tmp).rglob("*")):
-                if path.is_file():
-                    archive.write(path, path.relative_to(tmp).as_posix())
+            for relative, path in regular_files(tmp):
+                archive.write(path, relative.as_posix())
     return buffer.getvalue()
 
 
