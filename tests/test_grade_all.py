@@ -18,6 +18,7 @@ import pytest
 from autograder.cli import run
 from autograder.grader.course import nbgrader_api
 from autograder.grader.grade_all import grade_all
+from autograder.safe_files import remove_tree
 from tiny_course import make_course, student_version, submit, tiny_solution
 
 DUE = "2026-01-10 12:00:00 UTC"
@@ -89,7 +90,7 @@ def test_a_second_run_regrades_only_what_changed(course):
     assert json.loads((course / "grade-all.json").read_text()) == again
 
 
-def test_faults_keep_every_row_and_the_honest_points(tmp_path):
+def test_faults_keep_every_row_and_the_honest_points(tmp_path, request):
     course = make_course(tmp_path)
     submit(course, "ok", student_version(tiny_solution()))
     submit(course, "dies", student_version(tiny_solution(), double="2 * x\nimport os; os._exit(3)"))
@@ -117,6 +118,7 @@ def test_faults_keep_every_row_and_the_honest_points(tmp_path):
     for _ in range(1200):
         deep = deep / "a"
         deep.mkdir()
+    request.addfinalizer(lambda: remove_tree(odd / "a"))  # pytest's own clean-up would recurse past its limit
     (odd / "nbgrader_config.py").write_text("open('/tmp/pwned-by-a-submission', 'w')\n")
     (odd / "ipykernel_launcher.py").write_text("import sys\nsys.exit(1)\n")
     outcomes = grade_all(course, workers=2, progress=False)

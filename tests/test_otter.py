@@ -261,7 +261,8 @@ def equal_zip(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["solution", pytest.param("release", marks=pytest.mark.exhaustive), "mistake"])
+@pytest.mark.parametrize("kind", ["solution", *(pytest.param(kind, marks=pytest.mark.exhaustive)
+                                                 for kind in ("release", "mistake"))])
 def test_nbgrader_and_otter_give_each_cell_the_same_score(equal_zip, kind, tmp_path):
     handed_in = write(_submission(kind), tmp_path / EQUAL_ID, f"{EQUAL_ID}.ipynb")
     with ThreadPoolExecutor(1) as pool:  # both at once: kernel starts and fresh processes overlap
