@@ -349,23 +349,36 @@ class _DiskWatchdog:
     def __init__(self, folder, limits, kill, every=1.0):
         self.tripped = ""
         self._stop = threading.Event()
+        self._thread = None
         if folder is None:
             return
-        self._thread = threading.Thread(target=self._run, args=(folder, limits, kill, every), daemon=True)
+        self._args = (folder, limits, kill)
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
-    def _run(self, folder, limits, kill, every):
-        while not self._stop.wait(every):
-            size, count = safe_files.tree_usage(folder, limits.max_files)
-            if size > limits.disk_bytes or count > limits.max_files:
-                self.tripped = (f"the notebook wrote more than {limits.disk_bytes / 2**30:g} GiB to disk"
-                                if size > limits.disk_bytes else
-                                f"the notebook made more than {limits.max_files:,} files")
-                kill()
-                return
+    def _run(self, every):
+        while not self._stop.wait(every) and not self._check():
+            pass
+
+    def _check(self):
+        folder, limits, kill = self._args
+        size, count = safe_files.tree_usage(folder, limits.max_files)
+        if size > limits.disk_bytes or count > limits.max_files:
+            self.tripped = (f"the notebook wrote more than {limits.disk_bytes / 2**30:g} GiB to disk"
+                            if size > limits.disk_bytes else
+                            f"the notebook made more than {limits.max_files:,} files, or folders the grader "
+                            "cannot read")
+            kill()
+        return bool(self.tripped)
 
     def stop(self):
+        """Stop polling, then look once more: a cell that wrote its burst between two looks and
+        ended is over the quota all the same."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            if not self.tripped:
+                self._check()
 
 
 class FilterStderr(IgnorePattern):

@@ -177,37 +177,29 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
 
 
 def tree_usage(folder, max_entries):
-    """``(bytes allocated, entries)`` under ``folder``, walked through folder descriptors without
-    recursion, so no depth or path length hides anything; stops counting past ``max_entries``."""
-    total = count = 0
-    try:
-        pending = [os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)]
-    except OSError:
+    """``(bytes allocated, entries)`` under ``folder``, never following a link; entries past
+    ``max_entries`` where part of it cannot be read.
+
+    coreutils' du walks any depth and any width with a bounded number of descriptors (fts), so no
+    depth, name length or thousands of sibling folders hide anything or exhaust the grader's
+    descriptors."""
+    import subprocess
+
+    if not os.path.isdir(folder):
         return 0, 0
-    while pending and count <= max_entries:
-        fd = pending.pop()
+    du = shutil.which("du", path="/usr/bin:/bin")
+    measured = []
+    for unit in ("-B1", "--inodes"):
         try:
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    count += 1
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    total += info.st_blocks * 512
-                    if stat.S_ISDIR(info.st_mode):
-                        try:
-                            pending.append(os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                                   | os.O_CLOEXEC, dir_fd=fd))
-                        except OSError:  # a folder it cannot open counts as over the quota
-                            count = max_entries + 1
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    for fd in pending:
-        os.close(fd)
-    return total, count
+            done = subprocess.run([du, "-s", "-x", "-P", unit, "--", str(folder)], capture_output=True, text=True,
+                                  timeout=60) if du else None
+        except subprocess.TimeoutExpired:
+            done = None
+        if done is None or done.returncode != 0 or not done.stdout.split("\t")[0].isdigit():
+            return (measured[0] if measured else 0), max_entries + 1
+        measured.append(int(done.stdout.split("\t")[0]))
+    size, entries = measured
+    return size, entries - 1  # du counts the folder itself
 
 
 def remove_tree(folder):

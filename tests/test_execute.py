@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 import time
 
 import nbformat
@@ -12,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from autograder.execute import FilterStderr, SandboxedExecute
 from autograder.grading_run import Fault, run_steps
 from autograder.hidden_regions import Markers
+from autograder.safe_files import remove_tree
 from autograder.sandbox import bwrap_works
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")
@@ -205,3 +207,30 @@ def test_filter_stderr_drops_a_whole_multi_line_warning():
     text = "x.py:1: UserWarning: careful\nline one of mine\nline two of mine\n"
     cell, _ = FilterStderr(enabled=True).preprocess_cell(stderr_cell(text), {}, 0)
     assert cell.outputs[0].text == "line one of mine\nline two of mine\n"
+
+
+def test_the_disk_quota_sees_every_file_of_a_wide_and_deep_tree_with_few_descriptors(tmp_path):
+    """3,000 sibling folders and a chain 1,200 deep, measured by a grader allowed 256 descriptors: a walk
+    that kept a descriptor per pending folder ran out of them and took the tree for over the quota."""
+    tree = tmp_path / "jail"
+    for i in range(3000):
+        (tree / f"w{i}").mkdir(parents=True)
+    deep = tree
+    for _ in range(1200):
+        deep = deep / "a"
+        deep.mkdir()
+    os.chdir(deep)  # a path this long can only be reached step by step
+    try:
+        with open("fill", "wb") as f:
+            f.write(b"1" * 2**20)
+    finally:
+        os.chdir(tmp_path)
+    code = ("import resource, sys\nfrom autograder.safe_files import tree_usage\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+            f"print(*tree_usage({str(tree)!r}, 100_000))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        size, entries = map(int, done.stdout.split())
+        assert entries == 3000 + 1200 + 1 and size >= 2**20, done.stderr
+    finally:
+        remove_tree(tree)  # pytest's own clean-up would recurse past its limit
