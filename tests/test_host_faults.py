@@ -41,7 +41,8 @@ def venv_under_tmp(tmp_path, checkout=None):
 def grade_in_full(python, tmp_path):
     course = make_course(tmp_path / "course")
     path = submit(course, "sam", student_version(tiny_solution()))
-    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}  # its scripts (alembic), as activated
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",  # its scripts (alembic), as activated
+           "AUTOGRADER_DATA_DIR": str(download.data_dir())}  # a copy of the checkout has no datasets of its own
     done = subprocess.run([str(python), "-m", "autograder", "grade", str(path), "--solutions",
                            str(course / "solutions"), "--json", str(tmp_path / "r.json")],
                           capture_output=True, text=True, timeout=900, env=env)
