@@ -58,6 +58,18 @@ LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 JAIL_UID = JAIL_GID = 65534  # nobody / nogroup
 
 
+def hand_over(folder, uid=JAIL_UID, gid=JAIL_GID):
+    """As root, ``folder`` and everything in it belong to the jail's uid, and only it may enter: the run's
+    folder must be open to that uid (o+x), and /tmp lists it, so on a shared machine (the course's
+    JupyterHub) any user could otherwise read a notebook being graded, or the scoring job's hidden tests."""
+    if not _as_root():
+        return
+    for parent, dirs, files in os.walk(folder):
+        for name in [parent, *[os.path.join(parent, n) for n in dirs + files]]:
+            os.lchown(name, uid, gid)
+    os.chmod(folder, 0o700)
+
+
 def gpu_devices():
     """The host's GPU device nodes, which a jail is given."""
     return [dev for pattern in GPU_DEVICES for dev in sorted(glob.glob(pattern))]
@@ -376,11 +388,7 @@ class Sandbox:
 
     def _hand_over(self):
         """As root, the jail folder belongs to the jail's uid, which is the only one to write there."""
-        if not _as_root():
-            return
-        for folder, dirs, files in os.walk(self.root):
-            for name in [folder, *[os.path.join(folder, n) for n in dirs + files]]:
-                os.lchown(name, self.uid, self.gid)
+        hand_over(self.root, self.uid, self.gid)
 
     # --- running and describing -----------------------------------------------------------
 

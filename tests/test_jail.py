@@ -132,3 +132,28 @@ def test_a_folder_the_jails_uid_cannot_reach_by_its_path_is_still_bound(tmp_path
         assert (done.returncode, done.stdout) == (0, "readable"), done.stderr
     finally:
         folders.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="an ordinary grader's run folder is its own, mode 0700")
+def test_what_a_jail_holds_is_closed_to_everyone_else_on_the_machine(tmp_path):
+    """A root grader opens its run folder in /tmp to the jail's uid (o+x), and /tmp lists it: on the course's
+    JupyterHub, a student could read a classmate's notebook while it was graded, or the scoring job's
+    hidden tests and the grader's own package copy."""
+    import subprocess
+    from pathlib import Path
+
+    from autograder.grader.trusted import scoring_package
+
+    folders = Folders()
+    try:
+        (folders.work / "classmate.ipynb").write_text("{}")
+        jail = Sandbox(folders.jail, folders.work, limits=Limits(memory_bytes=None))
+        package = scoring_package(folders.base / "package")
+        assert jail.run(["/bin/cat", str(folders.work / "classmate.ipynb")], timeout=60).stdout == "{}"
+        jail.close()
+        for secret in (folders.work / "classmate.ipynb", package / "autograder" / "grader" / "hidden.py"):
+            assert Path(secret).is_file()
+            done = subprocess.run(["runuser", "-u", "daemon", "--", "/bin/cat", str(secret)], capture_output=True)
+            assert done.returncode != 0 and b"Permission denied" in done.stderr, secret
+    finally:
+        folders.close()

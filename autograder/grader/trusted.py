@@ -512,7 +512,6 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
     works). Anything that stops the process from answering is the host's
     fault: raises `HostFault`.
     """
-    from .. import kit
     from ..grading_run import HostFault
     from ..sandbox import Limits, Sandbox, jail_failure, jail_problem
 
@@ -525,9 +524,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         job.parent.mkdir(parents=True)
         job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()],
                                    "settings": settings or {}}))
-        # The grader's own copy of the package (its manifest inside): a root grader's checkout may be
-        # closed to the jail's unprivileged user (files of mode 0600, say), which must still import it.
-        package = kit.readable_tree(Path(tmp) / "package", grader=True)
+        package = scoring_package(Path(tmp) / "package")
         readable = scoring_readable(kept, settings, package)
         sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
                           env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
@@ -561,6 +558,19 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
             raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
         answer = json.loads(result.read_text())
         return answer["verdicts"], answer["peak_bytes"]
+
+
+def scoring_package(dest):
+    """The scoring process's own copy of the package (its manifest inside), for the jail's uid alone.
+
+    A root grader's checkout may be closed to that uid (files of mode 0640 on the lent GPU machine),
+    which must still import it; nobody else on the machine may read the copy."""
+    from .. import kit
+    from ..sandbox import hand_over
+
+    kit.readable_tree(dest, grader=True)
+    hand_over(dest)
+    return dest
 
 
 def scoring_readable(kept, settings, package):
