@@ -65,6 +65,7 @@ def test_a_root_checkout_closed_to_everyone_else_grades_in_full(tmp_path):
     closed = tmp_path / "closed"
     shutil.copytree(Path(__file__).parents[1] / "autograder", closed / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(Path(__file__).parents[1] / "nbgrader_config.py", closed / "nbgrader_config.py")
     shutil.copytree(Path(download.MANIFEST_PATH).parent, closed / "datasets",
                     ignore=lambda folder, names: [n for n in names if n != "manifest.json"])
     for folder, _, names in os.walk(closed):

@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.cli import run
@@ -108,3 +109,14 @@ def test_the_demo_stops_loudly_when_its_reference_student_is_short():
     assert reference_student_problem(short) == f"{first}: 2/3 (test_x)"
     faulted = {**full, f"ada/{first}": {"status": "host-fault", "reason": "no jail"}}
     assert reference_student_problem(faulted) == f"{first}: host-fault (no jail)"
+
+
+def test_a_course_without_any_configuration_is_one_sentence(tmp_path, monkeypatch):
+    """A copy of the kit without the project's nbgrader_config.py, grading a course without its own:
+    traitlets' OSError came out as a traceback from deep in `grade`."""
+    from autograder import UserError
+    from autograder.grader import course as course_module
+
+    monkeypatch.setattr(course_module, "CONFIG_FILE", tmp_path / "missing" / "nbgrader_config.py")
+    with pytest.raises(UserError, match=r"^no nbgrader_config.py for the course at .*, nor the project's at "):
+        course_module.nbgrader_config(tmp_path / "root", course=tmp_path / "course")

@@ -61,7 +61,10 @@ def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
     as a Config rooted at ``root``."""
     from ..course_config import load
 
-    config = load(own_configuration(course or root) or CONFIG_FILE)
+    path = own_configuration(course or root) or CONFIG_FILE
+    if not Path(path).is_file():
+        raise UserError(f"no nbgrader_config.py for the course at {course or root}, nor the project's at {path}")
+    config = load(path)
     config.CourseDirectory.root = str(Path(root).resolve())
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)
@@ -174,7 +177,9 @@ def prepared_gradebook(assignment_id, solutions=SOLUTIONS):
     cached = Path(tempfile.gettempdir()) / f"autograder-gradebook-{assignment_id}-{key}-{os.getuid()}.db"
     if not cached.is_file():
         with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
-            api = nbgrader_api(tmp, source_directory=str(Path(solutions).resolve()), release_directory="release")
+            api = nbgrader_api(tmp, config=nbgrader_config(tmp, course=Path(solutions).resolve().parent,
+                                                            source_directory=str(Path(solutions).resolve()),
+                                                            release_directory="release"))
             run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
             staging = cached.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(Path(tmp) / "gradebook.db", staging)
