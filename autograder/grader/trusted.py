@@ -496,7 +496,8 @@ def main():
     Path(sys.argv[2]).write_text(json.dumps({"verdicts": results, "peak_bytes": peak}))
 
 
-# The scoring process imports the grader from its copy (first on the path), whatever is installed.
+# The scoring process imports the grader from its copy (first on the path), whatever is installed, and
+# runs `main` under the module's own name: the checks record flags in *its* state, not __main__'s.
 SCORER_START = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
                 "from autograder.grader.trusted import main; main()")
 
@@ -625,9 +626,3 @@ def check_in_clean_process(block, namespace, where="the hidden test", timeout=90
         verdicts, _ = score_in_fresh_process(plans, kept.parent, timeout=timeout, jail="auto")
         return verdicts["cell"]["failures"]
 
-
-if __name__ == "__main__":
-    # Run under the module's own name: the checks record flags in *its* state, not __main__'s.
-    from autograder.grader.trusted import main as run_as_module
-
-    run_as_module()
