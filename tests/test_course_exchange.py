@@ -1,17 +1,29 @@
-"""nbgrader's exchange as the course's hub configures it: `SafeCollect` (the instructor's side) and
-`PrivateSubmit` (the students'), each on a real exchange folder in a temporary directory.
+"""nbgrader's exchange as the course's hub configures it: `SafeCollect` and `StickyInboundRelease` (the
+instructor's side) and `PrivateSubmit` (the students'), each on a real exchange folder in a temporary directory.
 
 Submissions are made by the user running the tests, so they run without
-root; the two tests that need a second Unix user (a folder in someone
-else's name) use `nobody` and skip without root. tests/test_hub.py runs the
-same steps in the browser with real users.
+root; classmates beside the test's user are folders of that user too, with
+the owner check off. The tests that need a second Unix user (a folder in
+someone else's name, a student renaming another's folder) use `nobody` and
+`autograder-test-cy` and skip without root. Where a student's timing
+matters (a folder removed, a file rewritten, while the instructor
+collects), the test acts between nbgrader's listing of the submissions and
+their copy. tests/test_hub.py runs the same steps in the browser with real
+users.
 """
 
 import datetime
+import errno
 import getpass
 import os
 import pwd
+import shutil
 import stat
+import subprocess
+import tempfile
+import time
+from types import SimpleNamespace
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -29,7 +41,8 @@ def course(tmp_path):
         f'c.CourseDirectory.max_file_size = {LIMIT_KB}\n'
         f'c.Exchange.root = "{tmp_path / "exchange"}"\n'
         'c.ExchangeFactory.collect = "autograder.grader.collect.SafeCollect"\n'
-        'c.ExchangeFactory.submit = "autograder.course_exchange.PrivateSubmit"\n'))
+        'c.ExchangeFactory.submit = "autograder.course_exchange.PrivateSubmit"\n'
+        'c.ExchangeFactory.release_assignment = "autograder.course_exchange.StickyInboundRelease"\n'))
     for folder in ("inbound", "outbound", "feedback"):
         (tmp_path / "exchange" / COURSE_ID / folder).mkdir(parents=True)
     return root
@@ -54,11 +67,64 @@ def collect(course):
 
     result = nbgrader_api(course).collect("tiny")
     assert result["success"], result
+    assert "Traceback" not in result["log"], result["log"]
     return result["log"], course / "submitted"
 
 
 def report(course):
     return (course / "collect.log").read_text()
+
+
+def refusals(course, folder):
+    """{path in the submission: reason} of each entry of ``folder`` refused, from collect.log."""
+    prefix = f"refused '{folder.name}/"
+    return {line.split(prefix, 1)[1].split("': ", 1)[0]: line.split("': ", 1)[1]
+            for line in report(course).splitlines() if prefix in line}
+
+
+CLASSMATES = ("ada", "ben")
+
+
+def with_classmates(course, names=CLASSMATES):
+    """Honest classmates' submissions. Their folders are the test user's too, so the owner check is off
+    (tests/test_hub.py collects real users'); the owner of every entry is still checked."""
+    config = course / "nbgrader_config.py"
+    if "check_owner" not in config.read_text():
+        with open(config, "a") as f:
+            f.write("c.ExchangeCollect.check_owner = False\n")
+    return [hand_in(course, student=name) for name in names]
+
+
+def assert_collected(submitted, student, answer="42"):
+    mine = submitted / student / "tiny"
+    assert f"answer = {answer}" in (mine / "tiny.ipynb").read_text(), student
+    assert (mine / "timestamp.txt").is_file() and (mine / "submission_secret.txt").is_file(), student
+
+
+def between_listing_and_copy(monkeypatch, action):
+    """Run ``action`` after nbgrader has listed and timed the submissions, before it copies them:
+    what a student racing the instructor's Collect can do."""
+    from autograder.grader.collect import SafeCollect
+
+    listed = SafeCollect.init_src
+
+    def init_src(self):
+        listed(self)
+        action()
+
+    monkeypatch.setattr(SafeCollect, "init_src", init_src)
+
+
+def fd_path(fd):
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def ctime(path):
+    return datetime.datetime.fromtimestamp(os.stat(path).st_ctime, datetime.timezone.utc).replace(tzinfo=None)
 
 
 def test_only_files_and_folders_the_student_owns_are_collected(course):
@@ -185,11 +251,9 @@ def test_private_submit_leaves_the_copy_to_its_owner_and_the_course(course, tmp_
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from autograder.grader.course import nbgrader_config, run_nbgrader
+    from autograder.grader.course import nbgrader_config
 
-    api = NbGraderAPI(CourseDirectory(config=nbgrader_config(course)), config=nbgrader_config(course))
-    run_nbgrader(api.generate_assignment("tiny", force=True), "generate_assignment")
-    run_nbgrader(api.release_assignment("tiny"), "release_assignment")
+    release(course)
 
     home = tmp_path / "home"
     (home / "tiny").mkdir(parents=True)
@@ -209,3 +273,263 @@ def test_private_submit_leaves_the_copy_to_its_owner_and_the_course(course, tmp_
     modes = {str(p.relative_to(copy)): stat.S_IMODE(p.stat().st_mode) for p in [copy, *copy.rglob("*")]}
     assert modes == {".": 0o770, "tiny.ipynb": 0o644, "timestamp.txt": 0o644, "submission_secret.txt": 0o644}
     assert copy.stat().st_gid == inbound(course).stat().st_gid  # the exchange's group: the instructors
+
+
+def release(course):
+    """generate_assignment and release_assignment, as the instructor does in Formgrader."""
+    from autograder.grader.course import nbgrader_api, run_nbgrader
+
+    api = nbgrader_api(course)
+    run_nbgrader(api.generate_assignment("tiny", force=True), "generate_assignment")
+    run_nbgrader(api.release_assignment("tiny"), "release_assignment")
+
+
+# --- one student's files never stop the collection of the class ---------------------------
+
+ODD_KINDS = {
+    "folder": (lambda path: path.mkdir(), "it is a folder"),
+    "link": (lambda path: path.symlink_to("tiny.ipynb"), "it is a link to 'tiny.ipynb'"),
+    "pipe": (os.mkfifo, "it is a named pipe"),
+}
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+@pytest.mark.parametrize("name", ["submission_secret.txt", "timestamp.txt"])
+def test_an_odd_exchange_file_is_refused_alone_and_the_class_is_collected(course, name, kind):
+    """A submission_secret.txt folder stopped nbgrader's loop with IsADirectoryError: no one after her was
+    collected, and Formgrader's Collect showed a traceback."""
+    make, what = ODD_KINDS[kind]
+    with_classmates(course)
+    folder = hand_in(course)
+    (folder / name).unlink()
+    make(folder / name)
+    log, submitted = collect(course)
+    for student in (*CLASSMATES, ME):
+        assert_collected(submitted, student)
+    reason = f"{what}, not the file nbgrader's submit writes"
+    assert refusals(course, folder) == {name: reason}
+    assert reason in log
+    secret = (submitted / ME / "tiny" / "submission_secret.txt").read_text()
+    assert (secret != "s" * 128) == (name == "submission_secret.txt")  # hers is a new one, or the one she sent
+
+
+@pytest.mark.parametrize("where", ["sub-folder", "submission"])
+def test_a_folder_that_cannot_be_listed_is_refused_alone(course, monkeypatch, where):
+    """As root every folder opens, so its listing fails here as an unreadable folder's does."""
+    with_classmates(course, ["ada"])
+    folder = hand_in(course)
+    (folder / "locked").mkdir()
+    (folder / "locked" / "notes.txt").write_text("x")
+    locked = os.path.realpath(folder / "locked" if where == "sub-folder" else folder)
+    hand_in(course, student="zed")  # after her, whatever the order
+    listdir = os.listdir
+
+    def failing_listdir(path="."):
+        if (fd_path(path) if isinstance(path, int) else os.path.realpath(path)) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", failing_listdir)
+    log, submitted = collect(course)
+    for student in ("ada", "zed"):
+        assert_collected(submitted, student)
+    if where == "sub-folder":
+        assert_collected(submitted, ME)
+        assert not (submitted / ME / "tiny" / "locked").exists()
+        assert refusals(course, folder) == {"locked": "its contents cannot be listed (Permission denied)"}
+    else:
+        assert not (submitted / ME).exists()
+        assert (f"refused '{folder.name}': the whole submission was refused: its contents cannot be listed "
+                "(Permission denied)") in report(course)
+
+
+def test_a_copy_that_fails_half_way_is_refused_whole_and_keeps_the_earlier_one(course, monkeypatch):
+    """nbgrader removes the collected submission before copying the newer one, then stops at the error."""
+    with_classmates(course)
+    hand_in(course, name=f"{ME}+tiny+2030-01-01 10:00:00.000000 UTC+first")
+    collect(course)
+    later = hand_in(course, stamp="2030-01-02 10:00:00.000000 UTC")
+    nbformat.write(student_version(tiny_solution(), answer="7"), later / "tiny.ipynb")
+    (later / "zz-data.bin").write_bytes(b"x" * 10)  # copied after the notebook
+    hand_in(course, student="cy")  # a classmate not collected yet
+    read = os.read
+
+    def failing_read(fd, size):
+        if fd_path(fd).endswith("/zz-data.bin"):
+            raise OSError(errno.EIO, "Input/output error")
+        return read(fd, size)
+
+    monkeypatch.setattr(os, "read", failing_read)
+    log, submitted = collect(course)
+    assert_collected(submitted, ME)  # the earlier one, whole
+    assert not (submitted / ME / "tiny" / "zz-data.bin").exists()
+    assert [p.name for p in (submitted / ME).iterdir()] == ["tiny"]  # nothing of the failed copy left
+    for student in (*CLASSMATES, "cy"):
+        assert_collected(submitted, student)
+    reason = (f"refused '{later.name}': the whole submission was refused: copying it failed "
+              "(OSError: Input/output error)")
+    assert reason in report(course) and reason in log
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_submission_removed_or_replaced_while_collected_is_refused_and_keeps_the_earlier_one(
+        course, monkeypatch, how):
+    hand_in(course, name=f"{ME}+tiny+2030-01-01 10:00:00.000000 UTC+first")
+    collect(course)
+    later = hand_in(course, stamp="2030-01-02 10:00:00.000000 UTC")
+    nbformat.write(student_version(tiny_solution(), answer="7"), later / "tiny.ipynb")
+    [honest] = with_classmates(course, ["ada"])
+
+    def act():
+        if how == "removed":
+            shutil.rmtree(later)
+        else:  # another folder under the timed one's name: its contents were never timed
+            later.rename(later.with_name("elsewhere"))
+            later.mkdir()
+            nbformat.write(student_version(tiny_solution(), answer="-1"), later / "tiny.ipynb")
+
+    between_listing_and_copy(monkeypatch, act)
+    log, submitted = collect(course)
+    assert_collected(submitted, ME)
+    assert [p.name for p in (submitted / ME).iterdir()] == ["tiny"]
+    assert_collected(submitted, "ada")
+    why = {"removed": "it cannot be opened any more (No such file or directory)",
+           "replaced": "it was replaced while it was being collected"}[how]
+    assert f"refused '{later.name}': the whole submission was refused: {why}" in report(course)
+
+
+# --- what is copied is what is timed --------------------------------------------------------
+
+def test_a_late_change_behind_a_thousand_ignored_files_is_late(course):
+    """On time: the notebook, a helper module in a sub-folder, and 1,001 empty *.pyc (nbgrader's ignore
+    list skips them); after the due date she rewrites the module. The scan for the latest change stopped
+    after 1,000 names, before the sub-folder, and the late rewrite went unpenalised."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import LateSubmissionPlugin
+    from nbgrader.utils import parse_utc
+
+    folder = hand_in(course)
+    for i in range(1001):
+        (folder / f"cache{i:04}.pyc").write_bytes(b"")
+    (folder / "helper").mkdir()
+    module = folder / "helper" / "helper.py"
+    module.write_text("ANSWER = 42\n")
+    time.sleep(1.1)
+    due = utc_now()
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db, COURSE_ID) as gb:
+        gb.update_or_create_assignment("tiny", duedate=due)
+    time.sleep(1.1)
+    module.write_text("ANSWER = 7\n")  # in place: only the module's ctime moves, not its folder's
+    rewritten = ctime(module)
+    assert rewritten > due
+
+    log, submitted = collect(course)
+    mine = submitted / ME / "tiny"
+    assert (mine / "helper" / "helper.py").read_text() == "ANSWER = 7\n"
+    assert not list(mine.glob("*.pyc"))
+    collected = parse_utc((mine / "timestamp.txt").read_text())
+    assert collected >= rewritten, (collected, rewritten)
+    with Gradebook(db, COURSE_ID) as gb:  # what autograde records from timestamp.txt
+        gb.update_or_create_student(ME)
+        late = gb.update_or_create_submission("tiny", ME, timestamp=collected).total_seconds_late
+    assert late > 1
+    assert LateSubmissionPlugin(penalty_method="zero").late_submission_penalty(ME, 3, late) == 3
+
+
+def test_entries_past_the_limit_are_refused_and_do_not_count(course):
+    """Only what is collected times the submission: a late change to a refused file makes nothing late."""
+    from nbgrader.utils import parse_utc
+
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write("c.SafeCollect.max_files = 3\n")
+    folder = hand_in(course)  # submission_secret.txt and tiny.ipynb, and timestamp.txt, not collected
+    for name in ("zz1.txt", "zz2.txt", "zz3.txt"):
+        (folder / name).write_text("on time")
+    time.sleep(1.1)
+    (folder / "zz3.txt").write_text("late")
+    collect(course)
+    mine = course / "submitted" / ME / "tiny"
+    assert sorted(p.name for p in mine.iterdir()) == ["submission_secret.txt", "timestamp.txt", "tiny.ipynb",
+                                                      "zz1.txt"]
+    assert parse_utc((mine / "timestamp.txt").read_text()) < ctime(folder / "zz3.txt")
+    assert refusals(course, folder) == {
+        "zz2.txt": "it and the 1 after it are past the course's limit of 3 files and folders in a submission"}
+
+
+def test_a_file_changed_after_the_collection_timed_it_is_not_collected(course, monkeypatch):
+    """Rewritten while the instructor collects, after the submission's time was taken: its new contents would
+    be later than that time."""
+    folder = hand_in(course)
+    (folder / "helper").mkdir()
+    (folder / "helper" / "helper.py").write_text("ANSWER = 42\n")
+    between_listing_and_copy(monkeypatch, lambda: (folder / "helper" / "helper.py").write_text("ANSWER = 7\n"))
+    collect(course)
+    mine = course / "submitted" / ME / "tiny"
+    assert (mine / "tiny.ipynb").is_file() and (mine / "helper").is_dir()
+    assert not (mine / "helper" / "helper.py").exists()
+    assert refusals(course, folder) == {
+        "helper/helper.py": "it changed after the collection had timed the submission"}
+
+
+# --- inbound/ is sticky: no student renames another's submission -----------------------------
+
+@pytest.mark.parametrize("inbound_before", [True, False], ids=["inbound made before", "inbound made by release"])
+def test_release_leaves_inbound_sticky(course, inbound_before):
+    if not inbound_before:
+        inbound(course).rmdir()
+    release(course)
+    mode = stat.S_IMODE(inbound(course).stat().st_mode)
+    assert mode & stat.S_ISVTX
+    if not inbound_before:
+        assert mode == 0o3733  # nbgrader's S_ISGID|0733, and sticky
+
+
+def test_the_hubs_instructors_release_with_the_sticky_release():
+    from autograder.grader.hub import instructor_nbgrader_config
+
+    hub = SimpleNamespace(course_id=COURSE_ID, course=Path("/srv/course"), exchange=Path("/srv/hub/exchange"))
+    config = instructor_nbgrader_config(hub, "/srv/course/nbgrader_config.py")
+    assert 'c.ExchangeFactory.release_assignment = "autograder.course_exchange.StickyInboundRelease"' in config
+
+
+def ensure_user(name):
+    if subprocess.run(["id", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--no-create-home", name], check=True)
+    return name
+
+
+@root_only
+def test_in_the_hubs_inbound_no_student_renames_or_removes_anothers_submission():
+    """Without the sticky bit, cy, knowing ada's folder name, renames it away, or away and back to make it
+    look late."""
+    from autograder.grader.hub import make_exchange
+
+    cy = ensure_user("autograder-test-cy")
+    top = Path(tempfile.mkdtemp(prefix="autograder-inbound-test-"))  # pytest's own is closed to other users
+    try:
+        os.chmod(top, 0o755)
+        (top / "course").mkdir()
+        hub = SimpleNamespace(course=top / "course", instructors_group="root", exchange=top / "exchange",
+                              course_exchange=top / "exchange" / COURSE_ID)
+        box = make_exchange(hub) / "inbound"
+        assert stat.S_IMODE(box.stat().st_mode) == 0o3733
+        nobody = pwd.getpwnam("nobody").pw_uid
+        adas = [box / f"ada+tiny+2030-01-01 10:00:00.000000 UTC+{tail}" for tail in ("full", "empty")]
+        for folder in adas:
+            folder.mkdir()
+        (adas[0] / "tiny.ipynb").write_text("{}")
+        for path in (*adas, adas[0] / "tiny.ipynb"):
+            os.chown(path, nobody, -1)
+        os.chmod(adas[0], 0o770)  # as PrivateSubmit leaves it
+        attacks = [["mv", adas[0], f"{adas[0]}-renamed"], ["mv", adas[1], top / "away"], ["rmdir", adas[1]]]
+        for attack in attacks:
+            done = subprocess.run(["runuser", "-u", cy, "--", *map(str, attack)], capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode != 0 and "Operation not permitted" in done.stderr, (attack, done)
+        assert all(folder.is_dir() for folder in adas)
+        own = box / f"{cy}+tiny+2030-01-01 11:00:00.000000 UTC+x"  # her own submission still goes in
+        subprocess.run(["runuser", "-u", cy, "--", "mkdir", str(own)], check=True, timeout=60)
+        assert own.stat().st_uid == pwd.getpwnam(cy).pw_uid
+    finally:
+        shutil.rmtree(top)
