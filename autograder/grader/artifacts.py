@@ -7,13 +7,22 @@ activations (one list, `exchange.ACTIVATIONS`, the one used when saving): no
 Lambda layers, no custom or look-alike classes (a class named `Dropout`
 defined in the notebook), no layers that read files. Its parameters are
 counted from the config without making any weight, and must stay under a
-cap; only then is it loaded, from a private copy of the bytes checked, with
-``safe_mode=True`` and ``compile=False``. Arrays are loaded with
-``allow_pickle=False``. Every file is read through `safe_files`: no link is
-followed, only regular files under a size cap.
+cap. Its weights file is then read header by header, no weight read: every
+weight must be plain numbers in a shape the config describes, and the file
+must hold the data it declares (Keras reads each weight whole before it
+compares shapes, so a few KB declaring a 4 GiB kernel would stop the scoring
+process). Only then is it loaded, from a private copy of the bytes checked,
+with ``safe_mode=True`` and ``compile=False``. An array must be one .npy
+file whose header declares plain values the file holds (numpy allocates the
+declared size first), and is loaded with ``allow_pickle=False``. Every file
+is read through `safe_files`: no link is followed, only regular files under
+a size cap.
 """
 
+import collections
+import io
 import json
+import math
 import zipfile
 from pathlib import Path
 
@@ -29,6 +38,10 @@ MAX_CONFIG_BYTES = 1 * 2**20
 MAX_ERROR_BYTES = 1_000  # characters of a student's own error message quoted back
 MAX_PARAMS = 20_000_000  # 80 MB of float32: far above every worksheet's model
 MODEL_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
+WEIGHTS_MEMBER = "model.weights.h5"
+MAX_WEIGHT_LINKS = 5_000  # groups and weights in a weights file: a worksheet model and its optimizer have < 200
+OPTIMIZER_SLOTS = 4  # values an optimizer keeps per weight: AdamW with amsgrad and EMA keeps 4
+OPTIMIZER_SCALARS = 1_024  # and its step counters and learning rates
 
 ALLOWED = {
     "keras": {"Sequential", "Functional", "Model", "DTypePolicy", "FloatDTypePolicy"},
@@ -125,6 +138,11 @@ def _read(base, relative, name, max_bytes, what):
 
 def count_params_unbuilt(config):
     """The parameters a model config describes, counted without making its weights."""
+    return _unbuilt_weights(config)[0]
+
+
+def _unbuilt_weights(config):
+    """``(parameters, [shape of each weight])`` of a model config, found without making any weight."""
     import keras
     from keras.src.backend.common import global_state
 
@@ -132,18 +150,14 @@ def count_params_unbuilt(config):
     try:
         with keras.StatelessScope(initialize_variables=False):  # variables get shapes, not memory
             model = keras.saving.deserialize_keras_object(config, safe_mode=True)
-            return int(model.count_params())
+            return int(model.count_params()), [tuple(int(d) for d in w.shape) for w in model.weights]
     finally:
         # The counted model's variables are never made: drop Keras's list of them.
         global_state.set_global_attribute("uninitialized_variables", [])
 
 
-def load_model(base, relative, name="your model"):
-    """The model the kernel saved at ``base/relative``, checked and loaded safely; CheckFailed says what is wrong."""
-    import io
-    import tempfile
-
-    data = _read(base, relative, name, MAX_MODEL_BYTES, "That is not the model the task asks for.")
+def _read_archive(data, name):
+    """``(config, weights file bytes or None)`` of a model archive, refused unless it is a plain Keras one."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
@@ -155,16 +169,114 @@ def load_model(base, relative, name="your model"):
                 raise CheckFailed(f"{name}'s configuration is over {MAX_CONFIG_BYTES // 2**10} KB; that is not "
                                   "the model the task asks for.")
             config = json.loads(archive.read(info))
+            # zipfile stops at the declared size (capped above), so this holds at most what was checked.
+            weights = archive.read(WEIGHTS_MEMBER) if WEIGHTS_MEMBER in archive.namelist() else None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError) as e:
         raise CheckFailed(f"{name} could not be read ({type(e).__name__}).") from None
+    if not isinstance(config, dict):
+        raise CheckFailed(f"{name} was not saved as a plain Keras model file.")
+    return config, weights
+
+
+def _weight_links(h5, name):
+    """``[(path, dataset)]`` of a weights file: at most MAX_WEIGHT_LINKS links read, and none followed.
+
+    A group's number of links is in its header: one holding too many is refused before any is read
+    (h5py's visit would first sort all of them). A group reached twice (a loop of hard links) is walked
+    again and its links counted again, so a loop ends at the cap too.
+    """
+    import h5py
+
+    datasets, groups, counted = [], [("", h5)], 0
+    while groups:
+        prefix, group = groups.pop()
+        counted += len(group)
+        if counted > MAX_WEIGHT_LINKS:
+            raise CheckFailed(f"{name}'s weights file holds over {MAX_WEIGHT_LINKS:,} entries, far more than any "
+                              "model of this task has, so it is not a model file Keras wrote.")
+        links = []
+        group.id.links.iterate(lambda key, info: links.append((key.decode(), info.type)), info=True,
+                               order=h5py.h5.ITER_NATIVE)  # in storage order: nothing sorted
+        for key, kind in links:
+            obj = group[key] if kind == h5py.h5l.TYPE_HARD else None  # a soft or external link is never followed
+            if isinstance(obj, h5py.Group):
+                groups.append((f"{prefix}{key}/", obj))
+            elif isinstance(obj, h5py.Dataset):
+                datasets.append((f"{prefix}{key}", obj))
+            else:
+                raise CheckFailed(f"{name}'s weights file holds links or entries that Keras never writes.")
+    return datasets
+
+
+def _declared(path, dataset, name):
+    """``(shape, bytes)`` a weight declares, from its header; CheckFailed unless it is numbers kept in the file."""
+    import h5py
+
+    kind, size = dataset.id.get_type().get_class(), dataset.id.get_type().get_size()
+    bfloat16 = kind == h5py.h5t.OPAQUE and size == 2 and dataset.attrs.get("dtype") == "bfloat16"  # as Keras saves it
+    if (kind not in (h5py.h5t.INTEGER, h5py.h5t.FLOAT) and not bfloat16) or size > 8 or dataset.shape is None:
+        raise CheckFailed(f"{name}'s weight {path} is not an array of numbers, as Keras stores weights.")
+    if dataset.external or dataset.is_virtual:
+        raise CheckFailed(f"{name}'s weight {path} keeps its values outside the weights file, which Keras never "
+                          "does.")
+    shape = tuple(int(d) for d in dataset.shape)
+    return shape, math.prod(shape) * size
+
+
+def check_weights_file(weights, params, shapes, name):
+    """Raise CheckFailed unless the weights file holds plain numbers in the shapes the config describes.
+
+    Only headers are read, never a weight. Each weight outside the optimizer's state must be one the
+    config describes (what Keras saves, whatever the model's layers); the optimizer's state, which
+    ``compile=False`` never loads, may hold a few values per parameter; and the file must hold every
+    byte it declares, as Keras writes it (a compressed or unwritten weight can declare gigabytes).
+    """
+    import h5py
+
+    needed = collections.Counter(shapes)
+    optimizer_values, declared = 0, 0
+    try:
+        with h5py.File(io.BytesIO(weights), "r") as h5:
+            for path, dataset in _weight_links(h5, name):
+                shape, size = _declared(path, dataset, name)
+                declared += size
+                if path.startswith("optimizer/"):
+                    optimizer_values += math.prod(shape)
+                elif needed[shape] > 0:
+                    needed[shape] -= 1
+                else:
+                    raise CheckFailed(f"{name}'s weights file holds a weight of shape {shape} that none of its "
+                                      "layers has, so it is not the model its configuration describes.")
+    except CheckFailed:
+        raise
+    except Exception as e:  # not HDF5, or an odd one: the student's file, not the grader
+        raise CheckFailed(f"{name}'s weights could not be read ({type(e).__name__}).") from None
+    if optimizer_values > OPTIMIZER_SLOTS * params + OPTIMIZER_SCALARS:
+        raise CheckFailed(f"{name}'s weights file holds {optimizer_values:,} optimizer values for {params:,} "
+                          "parameters, more than any Keras optimizer keeps.")
+    if declared > len(weights):
+        raise CheckFailed(f"{name}'s weights file declares {declared / 2**20:,.0f} MB of weights but holds only "
+                          f"{len(weights) / 2**10:,.0f} KB, so it is not a model file Keras wrote.")
+
+
+def load_model(base, relative, name="your model"):
+    """The model the kernel saved at ``base/relative``, checked and loaded safely; CheckFailed says what is wrong."""
+    import tempfile
+
+    data = _read(base, relative, name, MAX_MODEL_BYTES, "That is not the model the task asks for.")
+    config, weights = _read_archive(data, name)
     check_model_config(config, name)
     try:
-        params = count_params_unbuilt(config)
+        params, shapes = _unbuilt_weights(config)
     except Exception as e:
         raise CheckFailed(f"{name} could not be built ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     if params > MAX_PARAMS:
         raise CheckFailed(f"{name} has {params:,} parameters, more than the {MAX_PARAMS:,} the grader loads; "
                           "that is not the model the task asks for.")
+    if weights is None:
+        raise CheckFailed(f"{name} was saved without its weights (no {WEIGHTS_MEMBER}).")
+    check_weights_file(weights, params, shapes, name)
+    del weights  # Keras reads its own copy from the archive
     import keras
 
     with tempfile.TemporaryDirectory(prefix="autograder-model-") as tmp:
@@ -192,10 +304,38 @@ def _remembered(predict):
     return remembered
 
 
-def load_array(base, relative, name):
-    data = _read(base, relative, name, MAX_ARRAY_BYTES, "")
-    import io
+def check_array_header(data, name):
+    """Raise CheckFailed unless ``data`` is one .npy array of plain values, all of them in the file.
 
+    numpy allocates the size a header declares before it reads the values, so a 100-byte file may ask
+    for terabytes. The kernel writes each array with `numpy.save`: a .npz or any other file is refused.
+    """
+    from numpy.lib import format as npy
+
+    fp = io.BytesIO(data)
+    try:
+        version = npy.read_magic(fp)
+        read_header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"format version {version}")
+        shape, _, dtype = read_header(fp)
+    except (ValueError, EOFError, TypeError, OverflowError):
+        raise CheckFailed(f"{name} could not be read as a plain array: it is not a .npy file written by "
+                          "numpy.save.") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind == "V":
+        raise CheckFailed(f"{name} could not be read as a plain array: its values are {dtype}, not numbers "
+                          "or strings.")
+    declared = math.prod(shape) * dtype.itemsize if all(d >= 0 for d in shape) else -1
+    held = len(data) - fp.tell()
+    if not 0 <= declared <= held:  # and held is under MAX_ARRAY_BYTES
+        raise CheckFailed(f"{name} could not be read as a plain array: its header declares shape {shape} of "
+                          f"{dtype} ({max(declared, 0):,} bytes) but the file holds {held:,} bytes of values.")
+
+
+def load_array(base, relative, name):
+    """The array the kernel saved at ``base/relative``, its header checked first; CheckFailed says what is wrong."""
+    data = _read(base, relative, name, MAX_ARRAY_BYTES, "")
+    check_array_header(data, name)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
