@@ -4,15 +4,23 @@ grader's environment, and can neither remount nor write what the grader runs."""
 
 import json
 import os
+import platform
+import shutil
+import signal
 import site
+import stat
+import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 
 from autograder.datasets.download import data_dir
 from autograder.grading_run import Folders
-from autograder import sandbox
-from autograder.sandbox import GPU_SHARING, JAIL_UID, PASSED_ENV, Limits, Sandbox, jail_problem
+from autograder import sandbox, syscall_filter
+from autograder.sandbox import (GPU_SHARING, JAIL_UID, LAUNCH_ENV, PASSED_ENV, Limits, Sandbox, SandboxUnavailable,
+                                jail_problem)
 
 pytestmark = pytest.mark.skipif(bool(jail_problem()), reason=f"no jail here: {jail_problem()}")
 
@@ -103,7 +111,8 @@ def test_on_a_gpu_without_control_groups_memory_is_not_bounded_by_rlimit_data(mo
     assert "--data=4294967296" in jail.rlimit_args()
     assert jail.describe()["limits"] == "rlimits"
     monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0"])
-    assert not any(arg.startswith("--data") for arg in jail.rlimit_args())
+    # No bound of the jail's own; the grading process's own heap bound (soft) is lifted for it.
+    assert [arg for arg in jail.rlimit_args() if arg.startswith("--data")] == ["--data=unlimited:"]
     assert jail.describe()["limits"] == "rlimits, memory unbounded on a GPU"
 
 
@@ -157,3 +166,471 @@ def test_what_a_jail_holds_is_closed_to_everyone_else_on_the_machine(tmp_path):
             assert done.returncode != 0 and b"Permission denied" in done.stderr, secret
     finally:
         folders.close()
+
+
+# --- attacks on the class: the seccomp filter (autograder/syscall_filter.py) and the jail's tmpfs -----------
+
+x86_64 = pytest.mark.skipif(platform.machine() != "x86_64", reason="the probes use x86-64's system call numbers")
+
+# A hostile notebook's system calls, through ctypes as a student would make them: each answers 'ok' or the
+# name of its errno. Where the kernel would refuse a call anyway (no capability), the arguments make it
+# answer something else first (a missing target, a bad descriptor), so only the filter answers EPERM.
+ATTACKS = r"""
+import ctypes, errno, json, os, signal, struct, time
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+
+def answer(result):
+    return "ok" if result >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+
+
+def raw(number, *args):
+    ctypes.set_errno(0)
+    return libc.syscall(ctypes.c_long(number), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+
+
+def call(number, *args):
+    return answer(raw(number, *args))
+
+
+def forking(number, *args):
+    pid = raw(number, *args)
+    if pid == 0:  # a child, if the call worked: it leaves at once
+        os._exit(0)
+    found = answer(pid)
+    if pid > 0:
+        os.waitpid(pid, 0)
+    return found
+
+
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+found = {"fds": sorted(os.listdir("/proc/self/fd"))}
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+found["seccomp"] = status["Seccomp"].strip()
+USER_KEYRING, SESSION_KEYRING = -4, -3
+found["add_key"] = call(248, b"user", b"probe", b"answers", 7, USER_KEYRING)
+found["keyctl"] = call(250, 0, SESSION_KEYRING, 1)  # KEYCTL_GET_KEYRING_ID, made if missing
+found["request_key"] = call(249, b"user", b"probe", None, 0)
+found["io_uring_setup"] = call(425, 4, ctypes.create_string_buffer(120))
+found["io_uring_enter"] = call(426, -1, 0, 0, 0, None, 0)
+found["io_uring_register"] = call(427, -1, 0, None, 0)
+child = os.fork()
+if child == 0:
+    os._exit(0 if raw(101, 0, 0, 0, 0) == 0 else ctypes.get_errno())  # PTRACE_TRACEME
+code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+found["ptrace_traceme"] = "ok" if code == 0 else errno.errorcode.get(code, str(code))
+child = os.fork()
+if child == 0:
+    time.sleep(30)
+    os._exit(0)
+found["ptrace_attach"] = call(101, 16, child, 0, 0)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+secret, copy = ctypes.create_string_buffer(b"answers", 16), ctypes.create_string_buffer(16)
+local, remote = iovec(ctypes.addressof(copy), 16), iovec(ctypes.addressof(secret), 16)
+found["process_vm_readv"] = call(310, os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+found["process_vm_writev"] = call(311, os.getpid(), ctypes.byref(remote), 1, ctypes.byref(local), 1, 0)
+found["bpf"] = call(321, 0xdead, None, 0)  # a command the kernel would call invalid
+found["bpf_map_create"] = call(321, 0, ctypes.create_string_buffer(struct.pack("IIII", 2, 4, 4, 1), 16), 16)
+attr = struct.pack("IIQQQQQIIQ", 1, 64, 0, 0, 0, 0, 1 | 1 << 5 | 1 << 6, 0, 0, 0)  # cpu-clock, user space only
+found["perf_event_open"] = call(298, ctypes.create_string_buffer(attr, 64), 0, -1, -1, 0)
+found["userfaultfd"] = call(323, 1 | os.O_CLOEXEC)  # UFFD_USER_MODE_ONLY
+CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWNS = 0x10000000, 0x40000000, 0x20000
+found["unshare_user"] = call(272, CLONE_NEWUSER)
+found["unshare_mount"] = call(272, CLONE_NEWNS)
+found["setns"] = call(308, -1, 0)
+found["clone_user"] = forking(56, CLONE_NEWUSER | signal.SIGCHLD, 0, 0, 0, 0)
+found["clone_net"] = forking(56, CLONE_NEWNET | signal.SIGCHLD, 0, 0, 0, 0)
+args = struct.pack("11Q", CLONE_NEWUSER, 0, 0, 0, signal.SIGCHLD, 0, 0, 0, 0, 0, 0)
+found["clone3_user"] = forking(435, ctypes.create_string_buffer(args, 88), 88)
+found["mount"] = call(165, b"tmpfs", b"/tmp", b"tmpfs", 0, None)
+found["mount_missing_target"] = call(165, b"none", b"/no/such/target", b"tmpfs", 0, None)
+found["umount2"] = call(166, b"/no/such/target", 0)
+found["chroot"] = call(161, b"/no/such/target")
+found["pivot_root"] = call(155, b"/tmp", b"/tmp")
+found["open_tree"] = call(428, -100, b"/tmp", 0)
+found["fsopen"] = call(430, b"tmpfs", 0)
+found["fspick"] = call(433, -100, b"/tmp", 0)
+found["move_mount"] = call(429, -1, b"", -1, b"", 0)
+found["mount_setattr"] = call(442, -100, b"/tmp", 0, None, 0)
+found["init_module"] = call(175, None, 0, b"")
+found["finit_module"] = call(313, -1, b"", 0)
+found["kexec_load"] = call(246, 0, 0, None, 0)
+found["syslog"] = call(103, 10, None, 0)  # SYSLOG_ACTION_SIZE_BUFFER
+found["acct"] = call(163, None)
+found["uselib"] = call(134, b"/no/such/library")
+handle, mount_id = ctypes.create_string_buffer(struct.pack("Ii", 0, 0), 8), ctypes.c_int()
+found["name_to_handle_at"] = call(303, -100, b"/tmp", handle, ctypes.byref(mount_id), 0)
+found["open_by_handle_at"] = call(304, -1, handle, 0)
+found["personality_linux"] = call(135, 0)
+found["personality_bsd"] = call(135, 6)  # PER_BSD
+found["personality_no_aslr"] = call(135, 0x0040000)  # ADDR_NO_RANDOMIZE
+call(135, 0)
+found["ioctl_tiocsti"] = call(16, -1, 0x5412, None)
+found["ioctl_tiocsti_high_bits"] = call(16, -1, 0x1_0000_5412, None)
+found["ioctl_tioclinux"] = call(16, -1, 0x541C, None)
+found["ioctl_fionread"] = call(16, -1, 0x541B, None)
+sockets = {"AF_UNIX": (1, 1, 0), "AF_INET": (2, 2, 0), "AF_INET6": (10, 2, 0), "AF_NETLINK": (16, 3, 0),
+           "AF_VSOCK": (40, 1, 0), "AF_PACKET": (17, 3, 0), "AF_ALG": (38, 5, 0), "AF_KEY": (15, 3, 2),
+           "AF_BLUETOOTH": (31, 1, 3), "AF_CAN": (29, 3, 1), "AF_TIPC": (30, 4, 0), "AF_RDS": (21, 5, 0),
+           "AF_XDP": (44, 3, 0), "AF_APPLETALK": (5, 2, 0), "AF_UNIX with high bits": (0x1_0000_0001, 1, 0)}
+for name, (family, kind, protocol) in sockets.items():
+    found[name] = call(41, family, kind, protocol)
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def attacks():
+    """What each hostile system call answered inside a jail."""
+    folders = Folders()
+    try:
+        jail = Sandbox(folders.jail, folders.work, limits=Limits(memory_bytes=2**30))
+        done = jail.run([sys.executable, "-I", "-c", ATTACKS], timeout=120)
+        jail.close()
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    finally:
+        folders.close()
+
+
+def answers(found, *names):
+    return {name: found[name] for name in names}
+
+
+def test_the_jail_runs_under_a_seccomp_filter(attacks, tmp_path):
+    assert attacks["seccomp"] == "2"  # SECCOMP_MODE_FILTER
+    assert "9" not in attacks["fds"]  # bubblewrap closed the descriptor it read the filter from
+    jail = Sandbox(tmp_path / "jail", tmp_path / "jail" / "work", limits=Limits(memory_bytes=None))
+    jail.close()
+    assert jail.describe()["syscall_filter"].startswith("seccomp")
+
+
+@x86_64
+def test_no_kernel_keyring(attacks):
+    assert answers(attacks, "add_key", "keyctl", "request_key") == dict.fromkeys(
+        ["add_key", "keyctl", "request_key"], "EPERM")
+
+
+@x86_64
+def test_no_io_uring(attacks):
+    """io_uring's operations never pass through seccomp: refused as if the kernel lacked it."""
+    names = ["io_uring_setup", "io_uring_enter", "io_uring_register"]
+    assert answers(attacks, *names) == dict.fromkeys(names, "ENOSYS")
+
+
+@x86_64
+def test_no_tracing_or_reading_another_process(attacks):
+    names = ["ptrace_traceme", "ptrace_attach", "process_vm_readv", "process_vm_writev"]
+    assert answers(attacks, *names) == dict.fromkeys(names, "EPERM")
+
+
+@x86_64
+def test_no_bpf_perf_events_or_userfaultfd(attacks):
+    names = ["bpf", "bpf_map_create", "perf_event_open", "userfaultfd"]
+    assert answers(attacks, *names) == dict.fromkeys(names, "EPERM")
+
+
+@x86_64
+def test_no_namespace_of_its_own(attacks):
+    """clone3 answers ENOSYS (seccomp cannot read its flags) so that glibc falls back to clone, whose flags it
+    can: a new namespace is refused either way."""
+    names = ["unshare_user", "unshare_mount", "setns", "clone_user", "clone_net"]
+    assert answers(attacks, *names) == dict.fromkeys(names, "EPERM")
+    assert attacks["clone3_user"] == "ENOSYS"
+
+
+@x86_64
+def test_nothing_mounted_by_any_api(attacks):
+    old = ["mount", "mount_missing_target", "umount2", "chroot", "pivot_root"]
+    new = ["open_tree", "fsopen", "fspick", "move_mount", "mount_setattr"]
+    assert answers(attacks, *old) == dict.fromkeys(old, "EPERM")
+    assert answers(attacks, *new) == dict.fromkeys(new, "ENOSYS")
+
+
+@x86_64
+def test_no_kernel_modules_kernel_log_or_files_by_handle(attacks):
+    names = ["init_module", "finit_module", "kexec_load", "syslog", "acct", "uselib", "name_to_handle_at",
+             "open_by_handle_at"]
+    assert answers(attacks, *names) == dict.fromkeys(names, "EPERM")
+
+
+@x86_64
+def test_no_other_personality_and_no_typing_into_a_terminal(attacks):
+    assert attacks["personality_linux"] == "ok"
+    assert answers(attacks, "personality_bsd", "personality_no_aslr") == {"personality_bsd": "EPERM",
+                                                                          "personality_no_aslr": "EPERM"}
+    tty = ["ioctl_tiocsti", "ioctl_tiocsti_high_bits", "ioctl_tioclinux"]
+    assert answers(attacks, *tty) == dict.fromkeys(tty, "EPERM")
+    assert attacks["ioctl_fionread"] == "EBADF"  # any other ioctl still reaches the kernel
+
+
+@x86_64
+def test_sockets_only_of_the_families_a_notebook_uses(attacks):
+    """AF_VSOCK reached the virtual machine's host past the network namespace; AF_ALG is the kernel's crypto."""
+    allowed = ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]
+    refused = ["AF_VSOCK", "AF_PACKET", "AF_ALG", "AF_KEY", "AF_BLUETOOTH", "AF_CAN", "AF_TIPC", "AF_RDS",
+               "AF_XDP", "AF_APPLETALK", "AF_UNIX with high bits"]
+    assert answers(attacks, *allowed) == dict.fromkeys(allowed, "ok")
+    assert answers(attacks, *refused) == dict.fromkeys(refused, "EAFNOSUPPORT")
+
+
+OTHER_ARCHITECTURE = r"""
+import ctypes, mmap, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+if sys.argv[1] == "i386":  # i386's getpid through int 0x80: another system call table, past a filter of x86-64's
+    page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(b"\xb8\x14\x00\x00\x00\xcd\x80\xc3")  # mov eax, 20; int 0x80; ret
+    print(ctypes.CFUNCTYPE(ctypes.c_long)(ctypes.addressof(ctypes.c_char.from_buffer(page)))())
+else:  # x32's getpid: x86-64's number with bit 30 set
+    print(libc.syscall(ctypes.c_long(0x40000000 | 39)))
+"""
+
+
+@x86_64
+@pytest.mark.parametrize("architecture", ["i386", "x32"])
+def test_a_system_call_of_another_architecture_kills_the_process(architecture):
+    folders = Folders()
+    try:
+        jail = Sandbox(folders.jail, folders.work, limits=Limits(memory_bytes=2**30))
+        done = jail.run([sys.executable, "-I", "-c", OTHER_ARCHITECTURE, architecture], timeout=60)
+        jail.close()
+    finally:
+        folders.close()
+    assert (done.returncode, done.stdout) == (128 + signal.SIGSYS, ""), (done.returncode, done.stdout, done.stderr)
+
+
+KEY_HOLDER = r"""
+import ctypes, json, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+marker, added = sys.argv[1], {}
+for name, keyring in (("user", -4), ("session", -3)):
+    payload = f"answers from A: {marker}".encode()
+    ctypes.set_errno(0)
+    serial = libc.syscall(ctypes.c_long(248), b"user", f"{marker}-{name}".encode(), payload,
+                          ctypes.c_long(len(payload)), ctypes.c_long(keyring))
+    added[name] = serial if serial >= 0 else -ctypes.get_errno()
+    if serial >= 0:  # KEYCTL_SETPERM: every right to everyone, so that another jail may read it too
+        libc.syscall(ctypes.c_long(250), ctypes.c_long(5), ctypes.c_long(serial), ctypes.c_long(0x3F3F3F3F))
+open("added.json", "w").write(json.dumps(added))
+time.sleep(120)
+"""
+
+KEY_SEEKER = r"""
+import ctypes, json, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+marker, found = sys.argv[1], {"listed": [], "read": [], "searched": []}
+try:
+    keys = open("/proc/keys").read().splitlines()
+except OSError:
+    keys = []
+found["listed"] = [line for line in keys if marker in line]
+for line in keys:  # every key it can see, read
+    buffer = ctypes.create_string_buffer(4096)
+    n = libc.syscall(ctypes.c_long(250), ctypes.c_long(11), ctypes.c_long(int(line.split()[0], 16)), buffer,
+                     ctypes.c_long(4096))  # KEYCTL_READ
+    if n > 0 and marker.encode() in buffer.raw[:n]:
+        found["read"].append(buffer.raw[:n].decode(errors="replace"))
+for keyring in (-4, -3, -5):  # the user, session and user-session keyrings
+    for name in ("user", "session"):
+        serial = libc.syscall(ctypes.c_long(250), ctypes.c_long(10), ctypes.c_long(keyring), b"user",
+                              f"{marker}-{name}".encode(), ctypes.c_long(0))  # KEYCTL_SEARCH
+        if serial >= 0:
+            found["searched"].append(serial)
+    serial = libc.syscall(ctypes.c_long(249), b"user", f"{marker}-user".encode(), None, ctypes.c_long(0))
+    if serial >= 0:
+        found["searched"].append(serial)
+print(json.dumps(found))
+"""
+
+
+@x86_64
+def test_a_jail_finds_nothing_another_jail_put_in_the_kernel_keyring():
+    """Red team: two notebooks graded side by side (both uid 65534), and B's kernel read the key A's kernel had
+    added to the keyring ("answers from A: ..."); /proc/keys listed other jails' keyrings."""
+    marker = f"autograder-{uuid.uuid4().hex[:12]}"
+    first, second = Folders(), Folders()
+    a = Sandbox(first.jail, first.work, limits=Limits(memory_bytes=2**30))
+    b = Sandbox(second.jail, second.work, limits=Limits(memory_bytes=2**30))
+    holder = subprocess.Popen(a.command([sys.executable, "-I", "-c", KEY_HOLDER, marker]), env=LAUNCH_ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, cwd="/")
+    try:
+        deadline = time.monotonic() + 60
+        while not (first.work / "added.json").is_file() and holder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert holder.poll() is None, holder.stderr.read()  # A holds its keys while B looks
+        time.sleep(0.2)  # A's file written in full
+        added = json.loads((first.work / "added.json").read_text())
+        done = b.run([sys.executable, "-I", "-c", KEY_SEEKER, marker], timeout=60)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        a.close()
+        b.close()
+        first.close()
+        second.close()
+    # -EPERM: A could not add a key at all, and B finds no trace of one
+    assert (added, found) == ({"user": -1, "session": -1}, {"listed": [], "read": [], "searched": []})
+
+
+FILL = r"""
+import errno, json, os, sys
+found = {}
+for folder in sys.argv[1:]:
+    written, error = 0, None
+    try:
+        fd = os.open(os.path.join(folder, "filled"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while written < 100 * 2**20:
+                written += os.write(fd, b"x" * 2**20)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        error = errno.errorcode.get(e.errno, str(e.errno))
+    found[folder] = [written, error]
+found["hidden listing"] = os.listdir(sys.argv[-1])
+print(json.dumps(found))
+"""
+
+
+def test_every_tmpfs_in_the_jail_is_read_only_or_sized(tmp_path):
+    """Red team: /dev, /sys/fs/cgroup and the tmpfs over each hidden folder took 1 GiB each (no size); the
+    jail's memory was all the host's. /dev/shm keeps its own size (256 MB)."""
+    course = tmp_path / "course"
+    (course / "grader").mkdir(parents=True)
+    (course / "grader" / "hidden.py").write_text("ANSWER = 42")
+    folders = Folders()
+    try:
+        jail = Sandbox(folders.jail, folders.work, readable=[course], hidden=[course / "grader"],
+                       limits=Limits(memory_bytes=2**30))
+        done = jail.run([sys.executable, "-I", "-c", FILL, "/dev", "/sys/fs/cgroup", "/", str(course / "grader")],
+                        timeout=120)
+        jail.close()
+    finally:
+        folders.close()
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found.pop("hidden listing") == []
+    assert found == {folder: [0, "EROFS"] for folder in ["/dev", "/sys/fs/cgroup", "/", str(course / "grader")]}
+
+
+STILL_WORKS = r"""
+import json, multiprocessing, os
+from multiprocessing import shared_memory
+import numpy
+found = {}
+with open("/dev/null", "w") as null:
+    found["null"] = null.write("x")
+found["zero"] = open("/dev/zero", "rb").read(4).hex()
+found["urandom"] = len(open("/dev/urandom", "rb").read(16)) + len(os.urandom(16))
+full = os.open("/dev/full", os.O_WRONLY)
+try:
+    os.write(full, b"x")
+except OSError as e:
+    found["full"] = e.errno
+os.close(full)
+master, follower = os.openpty()  # /dev/ptmx and /dev/pts
+os.write(master, b"typed\n")
+found["pty"] = os.read(follower, 6).decode()
+memory = shared_memory.SharedMemory(create=True, size=2**20)  # /dev/shm
+memory.buf[:3] = b"abc"
+other = shared_memory.SharedMemory(memory.name)
+found["shared_memory"] = bytes(other.buf[:3]).decode()
+other.close()
+memory.close()
+memory.unlink()
+lock = multiprocessing.Lock()  # a POSIX semaphore, in /dev/shm
+with lock:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        found["pool"] = pool.map(abs, [-1, -2, -3])
+found["numpy"] = round(float(numpy.ones((200, 200)).dot(numpy.ones(200)).sum()))
+info = os.statvfs("/dev/shm")
+found["shm_bytes"] = info.f_blocks * info.f_frsize
+print(json.dumps(found))
+"""
+
+
+def test_devices_shared_memory_and_terminals_still_work_for_python_and_numpy():
+    folders = Folders()
+    try:
+        jail = Sandbox(folders.jail, folders.work, limits=Limits(memory_bytes=2**30))
+        done = jail.run([sys.executable, "-I", "-c", STILL_WORKS], timeout=120)
+        jail.close()
+    finally:
+        folders.close()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"null": 1, "zero": "00000000", "urandom": 32, "full": 28, "pty": "typed\n",
+                                       "shared_memory": "abc", "pool": [1, 2, 3], "numpy": 40000,
+                                       "shm_bytes": Limits().shm_bytes}
+
+
+def test_without_libseccomp_the_jail_does_not_start(monkeypatch, tmp_path):
+    """A host without libseccomp must not run jails without the filter: the host's problem, in one sentence."""
+    monkeypatch.setattr(syscall_filter, "LIBRARY", "libseccomp-missing.so.2")
+    monkeypatch.setattr(syscall_filter, "_library", None)
+    monkeypatch.setattr(syscall_filter, "_exported", {})
+    assert jail_problem.__wrapped__() == ("libseccomp is not installed, so the jail could not filter system calls "
+                                          "(apt-get install libseccomp2)")
+    jail = Sandbox(tmp_path / "jail", tmp_path / "jail" / "work", limits=Limits(memory_bytes=None))
+    jail.close()
+    with pytest.raises(SandboxUnavailable, match="libseccomp is not installed"):
+        jail.command(["/bin/true"])
+
+
+def test_a_libseccomp_older_than_a_system_call_still_refuses_it(monkeypatch):
+    """clone3, io_uring and the new mount API have one number on every architecture since Linux 5.1: a libseccomp
+    that does not know them gets them by number, and the filter is the same; an unknown call of another kind
+    stops the jail rather than leaving the call open."""
+    expected = syscall_filter.compile_filter()
+    library, unknown = syscall_filter._load(), set(syscall_filter.UNIFIED_NUMBERS)
+
+    class Older:
+        def __getattr__(self, name):
+            return getattr(library, name)
+
+        @staticmethod
+        def seccomp_syscall_resolve_name(name):
+            return -1 if name.decode() in unknown else library.seccomp_syscall_resolve_name(name)
+
+    monkeypatch.setattr(syscall_filter, "_library", Older())
+    assert syscall_filter.compile_filter() == expected
+    monkeypatch.setattr(syscall_filter, "UNIFIED_NUMBERS", {})
+    with pytest.raises(syscall_filter.FilterUnavailable, match="does not know the system call io_uring_setup"):
+        syscall_filter.compile_filter()
+
+
+def test_the_filter_file_is_the_graders_alone_and_comes_back_in_a_new_folder_if_removed():
+    """The launcher opens the exported filter by its path: no other user may read it or put another in its place.
+    A cleaner of /tmp that removes it costs a new folder, never one of the same name someone else could make."""
+    path = syscall_filter.program_path()
+    assert syscall_filter.program_path() == path  # once per process
+    folder = os.path.dirname(path)
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    program = open(path, "rb").read()
+    shutil.rmtree(folder)
+    again = syscall_filter.program_path()
+    assert os.path.dirname(again) != folder and open(again, "rb").read() == program
+    assert os.path.basename(os.path.dirname(again)).startswith(f"autograder-seccomp-{os.getpid()}-")
+
+
+def test_a_filter_folder_left_by_a_process_that_is_gone_is_removed(monkeypatch, tmp_path):
+    """A grading process killed for its time leaves its filter behind; the next process takes it away."""
+    monkeypatch.setattr(syscall_filter.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(syscall_filter, "_exported", {})
+    gone = int(open("/proc/sys/kernel/pid_max").read()) + 1  # no process ever has it
+    (tmp_path / f"autograder-seccomp-{gone}-abc").mkdir()
+    (tmp_path / f"autograder-seccomp-{os.getppid()}-abc").mkdir()  # a live process's: kept
+    path = syscall_filter.program_path()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([os.path.basename(os.path.dirname(path)),
+                                                                 f"autograder-seccomp-{os.getppid()}-abc"])
+    shutil.rmtree(os.path.dirname(path))
