@@ -11,7 +11,8 @@ that folder with the layout `grade-all --root` grades it with
 (`course.course_settings`), goes to a folder of the kit's own that is put
 first on ``JUPYTER_CONFIG_PATH``. The server's configuration there also
 swaps nbgrader's Validate handler for the kit's (`autograder.validate`),
-which gives `autograder check`'s verdicts.
+which gives `autograder check`'s verdicts, and keeps what a student wrote
+inert in Formgrader (`instructor_server_files`).
 """
 
 import hashlib
@@ -23,6 +24,31 @@ from pathlib import Path
 from .. import UserError
 from ..validate import SERVER_EXTENSIONS
 from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_settings, own_configuration
+
+# Formgrader builds its HTMLExporter from the server's configuration (nbgrader 0.9.6,
+# formgrader/formgrader.py: HTMLExporter(config=self.config)), and its manual grading template renders
+# markdown cells with markdown2html alone, whatever sanitize_html says: the kit's filters sanitize both
+# (autograder/grader/inert.py). The same settings are in the course's nbgrader_config.py, for feedback;
+# here they hold for a course whose own configuration lacks them.
+INERT_EXPORTER = {"sanitize_html": True,
+                  "filters": {"markdown2html": "autograder.grader.inert.SafeMarkdown",
+                              "clean_html": "autograder.grader.inert.sanitize_html"}}
+# Formgrader's pages refuse every script but their own (autograder/grader/formgrader_csp.py): enabled the
+# way an extension enables itself, in jupyter_server_config.d/, so the kit's own list stays as it is.
+FORMGRADER_CSP = "autograder.grader.formgrader_csp"
+
+
+def instructor_server_files(**server_app):
+    """``{relative path: text}``: the jupyter_server configuration of an instructor's server (`autograder lab`,
+    the hub's instructors), ``server_app`` added to its ServerApp section."""
+    return {
+        "jupyter_server_config.json": json.dumps(
+            {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS, **server_app}, "HTMLExporter": INERT_EXPORTER},
+            indent=1),
+        f"jupyter_server_config.d/{FORMGRADER_CSP.replace('.', '_')}.json": json.dumps(
+            {"ServerApp": {"jpserver_extensions": {FORMGRADER_CSP: True}}}, indent=1),
+    }
+
 
 TEMPLATE = '''\
 """nbgrader configuration of the course in {root}: the project's, rooted there (written by `autograder lab`)."""
@@ -52,8 +78,9 @@ def config_dir(root):
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder" / "lab" / \
         hashlib.sha256(str(root).encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=1))
+    for relative, text in instructor_server_files().items():
+        (folder / relative).parent.mkdir(exist_ok=True)
+        (folder / relative).write_text(text)
     course = folder / CONFIG_FILE.name
     if root == PROJECT_ROOT or own_configuration(root):
         course.unlink(missing_ok=True)  # the course's own, in the server's working folder
