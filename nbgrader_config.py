@@ -92,4 +92,19 @@ c.GenerateFeedback.preprocessors = [
     "autograder.grader.feedback.StripHiddenTests",
     "autograder.grader.offline_pages.WrapErrors",
     "autograder.grader.offline_pages.RenderMath",
+    "autograder.grader.inert.MakeInert",
 ]
+# What a student wrote never runs in whoever reads it (autograder/grader/inert.py): the notebook is made
+# inert when it is graded and again here, last; the page itself is made with nbconvert's sanitize_html,
+# whose filters are the kit's nh3 ones: nbconvert's clean_html (bleach) would print a pandas table's
+# <thead> as text, and nbgrader's feedback and Formgrader templates render markdown cells without it.
+# Formgrader reads these too (it builds its HTMLExporter from this configuration and the server's).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"markdown2html": "autograder.grader.inert.SafeMarkdown",
+                          "clean_html": "autograder.grader.inert.sanitize_html"}
+
+# --- Export ----------------------------------------------------------------------
+# grades.csv with a status and a reason per row, and no score where none was saved: nbgrader's export writes
+# 0.0 for a student whose submission the host failed on, or the grader could not process
+# (autograder/grader/grades_export.py; grade-all writes it too).
+c.ExportApp.plugin_class = "autograder.grader.grades_export.GradesCsvExport"

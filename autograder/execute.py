@@ -44,7 +44,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode
 from . import kit, safe_files
 from .grading_run import HOST, STUDENT, Export, Record
 from .hidden_regions import Markers
-from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, jail_problem
+from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, cpu_cores, jail_problem
 
 NOT_RUN = "NotRun"
 
@@ -73,9 +73,15 @@ class SandboxedExecute(Execute):
                                       "environment).").tag(config=True)
     max_copy_bytes = Integer(safe_files.MAX_TOTAL_BYTES, help="Bytes of the submission's folder copied for the "
                                                               "kernel.").tag(config=True)
+    cpu_share = Float(0.0, help="At most this fraction of the host's CPUs for the jail (0: no cap). Jails always "
+                                "share the CPUs fairly; grade-all times each host's reference run with 1 / its "
+                                "slots, the share every jail keeps when all slots are busy.").tag(config=True)
 
     def __init__(self, **kw):
         kw.setdefault("kernel_manager_class", SandboxKernelManager)
+        # Widgets' state is whatever the kernel says it is, and the grader has no use for it: it would be
+        # stored in the notebook and drawn, as HTML, wherever the notebook is shown.
+        kw.setdefault("store_widget_state", False)
         super().__init__(**kw)
 
     # --- the jail -----------------------------------------------------------
@@ -101,7 +107,8 @@ class SandboxedExecute(Execute):
                  "PYTHONSAFEPATH": "1",
                  "JPY_PARENT_PID": "1"},  # ipykernel would take PID 1 (bubblewrap's reaper) for a dead parent
             limits=Limits(memory_bytes=self.memory_limit, max_processes=self.max_processes,
-                          max_file_bytes=self.max_file_bytes, disk_bytes=self.disk_quota),
+                          max_file_bytes=self.max_file_bytes, disk_bytes=self.disk_quota,
+                          cpu_cores=cpu_cores(self.cpu_share)),
         )
 
     def create_kernel_manager(self):
@@ -124,6 +131,7 @@ class SandboxedExecute(Execute):
         self._markers = Markers.from_config(self.config)
         path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         self._notebook_bytes = 0
+        self._kept_bytes = 0  # of exports copied out of the jail, under the same disk quota
         self._started = time.monotonic()
         self._deadline = self._started + self.notebook_timeout
         record.budget_seconds = self.notebook_timeout
@@ -190,6 +198,8 @@ class SandboxedExecute(Execute):
         finally:
             watchdog.stop()
             cell.source = source
+        if self._link_broken(index):
+            return cell, resources
         if (timed_out or self._timed_out(cell)) and not self._responsive():
             self._kill_kernel()
             self._fault(f"cell {index + 1} ran past its time limit and did not stop when interrupted", index)
@@ -206,6 +216,18 @@ class SandboxedExecute(Execute):
     def _fault(self, reason, index):
         self._record.set_fault(STUDENT, reason, None if index is None else index + 1)
 
+    def _link_broken(self, index):
+        """Whether the kernel sent a frame over the cap, which broke its link to the grader: later
+        outputs would be lost (a failing test cell would show no error), so the run stops there."""
+        broken = self.kc.broken_links() if hasattr(self.kc, "broken_links") else []
+        if not broken:
+            return False
+        self._kill_kernel()
+        self._fault(f"cell {index + 1} sent the grader more than it reads (a message over "
+                    f"{self.kc.max_message_bytes / 2**20:g} MB, or more at once than the grader's memory holds), "
+                    "so the grader could not follow the notebook after it", index)
+        return True
+
     def _collect(self, cell, index):
         """Run the grader's collection after a test cell, then copy what it wrote out of the kernel's reach."""
         grade_id = cell.metadata.nbgrader.get("grade_id")
@@ -214,6 +236,7 @@ class SandboxedExecute(Execute):
             return
         exports = self._record.exports
         watchdog = self._start_watchdog()
+        quota_left = max(0, self.disk_quota - self._kept_bytes)
         try:
             msg_id = self.kc.execute(collection.code, silent=True, store_history=False, allow_stdin=False)
             reply = self._wait(msg_id, self.export_timeout)
@@ -225,8 +248,10 @@ class SandboxedExecute(Execute):
             watchdog.stop()
             written = Path(collection.written)
             if written.is_dir():
-                copied = safe_files.copy_tree(written, collection.kept, max_file_bytes=512 * 2**20,
-                                              max_total_bytes=2 * 2**30)
+                # What the grader keeps counts against the notebook's one disk quota, with the jail folder.
+                copied = safe_files.copy_tree(written, collection.kept, max_file_bytes=min(512 * 2**20, quota_left),
+                                              max_total_bytes=quota_left)
+                self._kept_bytes += copied.bytes
                 for name, reason in copied.refused:
                     exports.setdefault(grade_id, Export(False, f"the grader refused {name[:200]}: {reason}"))
                 safe_files.remove_tree(written)
@@ -328,7 +353,7 @@ class SandboxedExecute(Execute):
     def _start_watchdog(self):
         if self._sandbox is None:
             return _DiskWatchdog(None, self._sandbox, None)
-        return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel)
+        return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel, kept=self._kept_bytes)
 
 
 def _output_size(output):
@@ -338,21 +363,29 @@ def _output_size(output):
 
 
 def _message_size(msg):
-    content = msg.get("content", {})
-    return len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values()) \
-        + len(str(content.get("evalue", ""))) + sum(len(line) for line in content.get("traceback", []))
+    """Characters an output message would add; its fields' types were checked as it was decoded
+    (`kernel_messages.checked`), but this is never the place a student's message stops grading."""
+    content = msg.get("content")
+    if not isinstance(content, dict):
+        return 0
+    data = content.get("data")
+    traceback = content.get("traceback")
+    return sum(len(str(part)) for part in (
+        content.get("text", ""), content.get("evalue", ""),
+        *(data.values() if isinstance(data, dict) else ()), *(traceback if isinstance(traceback, list) else ())))
 
 
 class _DiskWatchdog:
     """Polls the jail folder, everything the kernel can write, and kills it past the quota."""
 
-    def __init__(self, folder, limits, kill, every=1.0):
+    def __init__(self, folder, limits, kill, every=1.0, kept=0):
         self.tripped = ""
         self._stop = threading.Event()
         self._thread = None
         if folder is None:
             return
         self._args = (folder, limits, kill)
+        self._kept = kept  # bytes of the notebook's exports the grader already keeps outside the jail
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
@@ -363,6 +396,7 @@ class _DiskWatchdog:
     def _check(self):
         folder, limits, kill = self._args
         size, count = safe_files.tree_usage(folder, limits.max_files)
+        size += self._kept
         if size > limits.disk_bytes or count > limits.max_files:
             self.tripped = (f"the notebook wrote more than {limits.disk_bytes / 2**30:g} GiB to disk"
                             if size > limits.disk_bytes else

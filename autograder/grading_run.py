@@ -21,6 +21,8 @@ crashed) never does: `pipeline.GradingRun` raises `HostFault`, so nbgrader
 saves nothing, and the callers record the host's reason.
 """
 
+import os
+import resource
 import shutil
 import socket
 import tempfile
@@ -35,6 +37,11 @@ STUDENT, HOST = "student", "host"
 
 class HostFault(RuntimeError):
     """The grading host, not the submission, is at fault: no score may be saved."""
+
+
+class Unprocessable(RuntimeError):
+    """The grader could not process this submission, and the host then passed its own check: the outcome is
+    the submission's, flagged for the instructor; no score is saved, and the host goes on grading."""
 
 
 @dataclass
@@ -90,9 +97,21 @@ class HostFacts:
 
 
 class Folders:
-    """The run's private folder: ``jail/`` (the one place its jail may write) and ``kept/`` (grader only)."""
+    """The run's private folder: ``jail/`` (the one place its jail may write) and ``kept/`` (the exports, which
+    only the grader and, later, its scoring process read).
+
+    On a shared machine /tmp lists the run's folder to every user, and what
+    it holds while a class is graded (a notebook, a classmate's trained
+    model) must stay out of their reach. The folder is the grader's, 0700;
+    as root it is also open to the jail's group alone (0710 with that
+    group, never to others), for the jail's uid to walk through to its own
+    folder, and ``kept/`` is that group's to read (0750), for the scoring
+    process.
+    """
 
     def __init__(self):
+        from .sandbox import JAIL_GID
+
         self.base = Path(tempfile.mkdtemp(prefix="autograder-run-"))
         self.jail = self.base / "jail"
         self.work = self.jail / "work"
@@ -100,7 +119,11 @@ class Folders:
         self.kernel = self.jail / "kernel"
         self.kept = self.base / "kept"
         for folder in (self.work, self.exchange, self.kernel, self.kept):
-            folder.mkdir(parents=True)
+            folder.mkdir(parents=True, mode=0o700)
+        if os.geteuid() == 0:
+            for folder, mode in ((self.base, 0o710), (self.kept, 0o750)):
+                os.chown(folder, 0, JAIL_GID)
+                os.chmod(folder, mode)
 
     def close(self):
         from .safe_files import remove_tree
@@ -128,6 +151,7 @@ class Record:
     kernel_start_seconds: float | None = None
     scoring_seconds: float | None = None
     scoring_peak_bytes: int | None = None
+    grader_peak_bytes: int | None = None  # the grading process's own peak resident memory
 
     @staticmethod
     def of(resources):
@@ -149,7 +173,8 @@ class Record:
         return {
             "execution": {"sandbox": self.jail, "fault": asdict(self.fault) if self.fault else None,
                           "seconds": round(self.seconds, 1), "budget_seconds": self.budget_seconds,
-                          "kernel_start_seconds": self.kernel_start_seconds},
+                          "kernel_start_seconds": self.kernel_start_seconds,
+                          "grader_peak_bytes": self.grader_peak_bytes},
             "hidden": {g: asdict(v) for g, v in self.verdicts.items()},
             "scoring": {"seconds": self.scoring_seconds, "peak_bytes": self.scoring_peak_bytes},
             "flags": list(self.flags),
@@ -171,6 +196,7 @@ class Record:
                                   metadata.get("versions") or {}),
                    budget_seconds=execution.get("budget_seconds"), seconds=execution.get("seconds") or 0.0,
                    kernel_start_seconds=execution.get("kernel_start_seconds"),
+                   grader_peak_bytes=execution.get("grader_peak_bytes"),
                    scoring_seconds=(metadata.get("scoring") or {}).get("seconds"),
                    scoring_peak_bytes=(metadata.get("scoring") or {}).get("peak_bytes"))
 
@@ -193,6 +219,7 @@ def run_steps(nb, resources, steps):
         record.folders.close()
         record.folders = None
         record.seconds = time.perf_counter() - started
+        record.grader_peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         nb.metadata["autograder"] = record.to_metadata()
     return nb, resources
 
@@ -294,12 +321,14 @@ def report(nb, scores=None):
         "flags": record.flags,
         "notes": record.notes,
         "sandbox": record.jail.get("kind", "none"),
+        "limits": record.jail.get("limits", ""),
         "host": record.host.name,
         "device": record.host.device,
         "versions": record.host.versions,
         "seeds": seeds(nb),
         "seconds": round(record.seconds, 1),
         "budget_seconds": record.budget_seconds,
+        "grader_peak_bytes": record.grader_peak_bytes,
     }
 
 

@@ -12,7 +12,8 @@ second (`AUTOGRADE`) is `GradingRun`, then nbgrader's gradebook steps:
    ScoreHiddenTests  - hidden tests decided in a fresh, jailed scoring process (grader only)
    FilterStderr      - framework log lines out of stderr, in linear time
    LimitOutput       - nbgrader's cap on what each cell keeps
-2. SaveAutoGrades, AssignLatePenalties, CheckCellMetadata - the gradebook.
+2. SaveAutoGrades, AssignLatePenalties, CheckCellMetadata - the gradebook; then MakeInert -
+   the student's markdown and outputs made inert for whoever views them.
 
 `nbgrader autograde` and `autograder grade` run it all in one process.
 `grade-all` runs the same Autograde pass once per submission in the
@@ -25,9 +26,9 @@ JupyterLab's Validate run the execution steps a student's laptop can run
 import socket
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Any, List
+from traitlets import Any, Integer, List
 
-from .grading_run import HOST, HostFault, Record, build_steps, run_steps
+from .grading_run import HOST, HostFault, Record, Unprocessable, build_steps, run_steps
 
 SANITIZE = [
     "nbgrader.preprocessors.ClearOutput",
@@ -50,6 +51,9 @@ GRADEBOOK = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+    # Last, once the scores are saved: the notebook kept in autograded/ (what Formgrader and feedback
+    # show) holds no script, event handler or active link of the student's (autograder/grader/inert.py).
+    "autograder.grader.inert.MakeInert",
 ]
 
 AUTOGRADE = ["autograder.pipeline.GradingRun", *GRADEBOOK]
@@ -60,23 +64,34 @@ GRADER_ONLY = "autograder.grader."
 class GradingRun(NbGraderPreprocessor):
     """One grading run, as a step of nbgrader's Autograde: the execution steps, here or on a worker.
 
-    Raises `HostFault` when the host failed the run, so that nbgrader saves no score for it.
+    A run that fails in a way the kit did not foresee is settled by evidence
+    about the host (`worker.settle`: the host runs the reference solution
+    again). Raises `HostFault` when the host failed its own check, and
+    `Unprocessable` when it passed, so the failure was this submission's;
+    either way nbgrader saves no score, and the caller records the reason.
     """
 
     steps = List(EXECUTION, help="The execution steps of a grading run, in order (dotted class names)."
                  ).tag(config=True)
     runner = Any(None, allow_none=True,
                  help="Runs the steps elsewhere (a child process, grade-all's Dask dispatcher); None: here.")
+    grader_memory_limit = Integer(2 * 2**30, help="Bytes of heap the grading process itself may take (RLIMIT_DATA, "
+                                                  "soft): what a kernel sends it can never take the host's memory."
+                                  ).tag(config=True)
     host_fault = ""  # the host's reason, when it failed the run: the caller records it, nbgrader saves nothing
+    unprocessable = ""  # why the grader could not process the submission on a sound host: flagged, no score
 
     def preprocess(self, nb, resources):
         try:
             nb, resources = self._run(nb, resources)
             fault = Record.from_metadata(nb.metadata.get("autograder")).fault
-            if fault is not None and fault.owner == HOST:
+            if fault is not None and fault.owner == HOST:  # a runner that left it unsettled
                 raise HostFault(fault.reason)
         except HostFault as e:
             self.host_fault = str(e)
+            raise
+        except Unprocessable as e:
+            self.unprocessable = str(e)
             raise
         return nb, resources
 
@@ -84,12 +99,25 @@ class GradingRun(NbGraderPreprocessor):
         if self.runner is not None:
             return self.runner.run(nb, resources)
         try:
-            return run_steps(nb, resources, build_steps(self.steps, self))
-        except HostFault:
-            raise
-        except Exception as e:  # the grader's own code failed on this host: nothing may be saved
-            raise HostFault(f"the grader failed on {socket.gethostname()} ({type(e).__name__}: "
-                            f"{str(e).strip()[:300]})") from e
+            nb, resources = run_steps(nb, resources, build_steps(self.steps, self))
+            fault = Record.from_metadata(nb.metadata.get("autograder")).fault
+            claimed = fault.reason if fault is not None and fault.owner == HOST else ""
+        except HostFault as e:
+            claimed = str(e)
+        except Exception as e:  # the grader's own code failed here: the host checks itself before blaming either
+            claimed = f"the grader failed on {socket.gethostname()} ({type(e).__name__}: {str(e).strip()[:300]})"
+        if claimed:
+            self._settle_here(claimed, resources)
+        return nb, resources
+
+    def _settle_here(self, claimed, resources):
+        """In-process runs (nbgrader autograde, Formgrader's Autograde): the host checks itself here."""
+        from .grader.reference import check_here
+        from .grader.worker import Answer, executed_notebook, settle
+
+        answer = settle(Answer(socket.gethostname(), "", host_fault=claimed),
+                        lambda: check_here(self.config, resources["nbgrader"]["assignment"], 3600, fresh=True))
+        executed_notebook(answer)  # raises HostFault or Unprocessable
 
     def preprocess_cell(self, cell, resources, index):
         return cell, resources

@@ -98,6 +98,7 @@ class CopyReport:
 
     copied: list = field(default_factory=list)
     refused: list = field(default_factory=list)  # (relative path, reason)
+    bytes: int = 0  # of the files copied
 
     def reasons(self):
         return [f"{name}: {reason}" for name, reason in self.refused]
@@ -173,12 +174,15 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
                 continue
             total += len(data)
             report.copied.append(name.as_posix())
+    report.bytes = total
     return report
 
 
 def tree_usage(folder, max_entries):
-    """``(bytes allocated, entries)`` under ``folder``, never following a link; entries past
-    ``max_entries`` where part of it cannot be read.
+    """``(bytes, entries)`` under ``folder``, never following a link; entries past ``max_entries`` where
+    part of it cannot be read. The bytes are the larger of those allocated and the files' apparent
+    sizes: a sparse file of 6 GB takes no room in the jail, but every copy the grader makes of it
+    (an export it keeps) would.
 
     coreutils' du walks any depth and any width with a bounded number of descriptors (fts), so no
     depth, name length or thousands of sibling folders hide anything or exhaust the grader's
@@ -189,17 +193,17 @@ def tree_usage(folder, max_entries):
         return 0, 0
     du = shutil.which("du", path="/usr/bin:/bin")
     measured = []
-    for unit in ("-B1", "--inodes"):
+    for unit in (["-B1"], ["--apparent-size", "-B1"], ["--inodes"]):
         try:
-            done = subprocess.run([du, "-s", "-x", "-P", unit, "--", str(folder)], capture_output=True, text=True,
+            done = subprocess.run([du, "-s", "-x", "-P", *unit, "--", str(folder)], capture_output=True, text=True,
                                   timeout=60) if du else None
         except subprocess.TimeoutExpired:
             done = None
         if done is None or done.returncode != 0 or not done.stdout.split("\t")[0].isdigit():
-            return (measured[0] if measured else 0), max_entries + 1
+            return max(measured, default=0), max_entries + 1
         measured.append(int(done.stdout.split("\t")[0]))
-    size, entries = measured
-    return size, entries - 1  # du counts the folder itself
+    allocated, apparent, entries = measured
+    return max(allocated, apparent), entries - 1  # du counts the folder itself
 
 
 def remove_tree(folder):
@@ -246,6 +250,35 @@ CELL_TYPES = ("code", "markdown", "raw")
 BLANK_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 
 
+MAX_METADATA_DEPTH = 32  # nbformat's own fields are 3 deep; Jupyter's extensions a few more
+
+
+def json_depth_ok(value, limit):
+    """Whether a parsed JSON ``value`` nests no deeper than ``limit`` (walked without recursion: the
+    grader's other readers, nbformat's validator among them, recurse and would overflow)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+    return True
+
+
+def _shallow_metadata(metadata, where, notes):
+    """``metadata`` without the entries nested deeper than `MAX_METADATA_DEPTH`, each dropped with a note."""
+    kept = {}
+    for key, value in metadata.items():
+        if json_depth_ok(value, MAX_METADATA_DEPTH):
+            kept[key] = value
+        else:
+            notes.append(f"{where} metadata {str(key)[:40]!r} was nested too deeply and was removed")
+    return kept
+
+
 def _text(value):
     """A cell's source or an output's text as nbformat allows it: a string or a list of strings."""
     if isinstance(value, str):
@@ -283,6 +316,7 @@ def repair_notebook(data):
             source = f"raise RuntimeError('this cell is over {MAX_SOURCE_BYTES // 2**10} KB and was not run')" \
                 if cell["cell_type"] == "code" else f"(this cell was over {MAX_SOURCE_BYTES // 2**10} KB)"
         metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        metadata = _shallow_metadata(metadata, f"cell {number}'s", notes)
         if not isinstance(metadata.get("nbgrader", {}), dict):
             metadata = {k: v for k, v in metadata.items() if k != "nbgrader"}
         fixed = {"cell_type": cell["cell_type"], "metadata": metadata, "source": source}
@@ -291,6 +325,9 @@ def repair_notebook(data):
         if cell["cell_type"] == "code":
             fixed.update(outputs=[], execution_count=None)
         attachments = cell.get("attachments")
+        if isinstance(attachments, dict) and not json_depth_ok(attachments, MAX_METADATA_DEPTH):
+            notes.append(f"cell {number}'s attachments were nested too deeply and were removed")
+            attachments = None
         if cell["cell_type"] != "code" and isinstance(attachments, dict) and attachments:
             if len(json.dumps(attachments)) <= MAX_ATTACHMENT_BYTES:
                 fixed["attachments"] = attachments
@@ -300,6 +337,7 @@ def repair_notebook(data):
                 fixed["attachments"] = {str(name)[:255]: {"image/png": BLANK_PNG} for name in attachments}
         cells.append(fixed)
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata = _shallow_metadata(metadata, "the notebook's", notes)
     minor = data.get("nbformat_minor") if isinstance(data.get("nbformat_minor"), int) else 4
     notebook = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": min(max(minor, 4), 5)}
     if minor >= 5 and not all("id" in c for c in cells):

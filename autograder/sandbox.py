@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import DottedObjectName, Type, default
+
+from . import syscall_filter
 
 # What Python, numpy, TensorFlow and matplotlib read under /etc.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
@@ -56,6 +59,8 @@ GPU_SHARING = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GRO
 # What bubblewrap itself runs with: its own /proc/1/environ is readable inside the jail.
 LAUNCH_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 JAIL_UID = JAIL_GID = 65534  # nobody / nogroup
+# The descriptor on which the launcher hands bubblewrap the seccomp filter (`syscall_filter`).
+SECCOMP_FD = 9
 
 
 def hand_over(folder, uid=JAIL_UID, gid=JAIL_GID):
@@ -91,22 +96,41 @@ class Limits:
     disk_bytes: int = 4 * 2**30  # everything under the jail folder together
     max_files: int = 100_000  # entries under the jail folder
     shm_bytes: int = 256 * 2**20  # the jail's /dev/shm
+    cpu_cores: float | None = None  # at most this many CPUs (a control group's quota); None: a fair share only
 
 
 class ControlGroups:
-    """One control group per jail under the grader's own, for memory and process limits.
+    """One control group per jail, for memory, process and CPU limits.
 
-    cgroup v1 (separate memory and pids hierarchies) and v2 (one unified
-    hierarchy) are both handled. `available` is False where the hierarchy is
-    read-only, as for most non-root users: rlimits then stand in.
+    cgroup v1 (a hierarchy per controller) and v2 (one unified hierarchy)
+    are both handled. The groups go under the grader's own group, or under
+    ``$AUTOGRADER_CGROUP`` (a path below each hierarchy's root): a subtree
+    root delegated to the course's instructors (`autograder hub` makes one),
+    so that grading has the course's limits whoever starts it. `available`
+    is False where no group can be made (an ordinary user without a
+    delegated subtree): rlimits then stand in.
+
+    CPU: every jail's group has the same weight, so jails graded side by
+    side share the CPUs fairly, whatever number of processes one of them
+    starts (400 spinning processes are one share, not 400). ``cpu_cores``
+    also caps a jail at that many CPUs (the reference run is timed so, see
+    `reference`).
     """
 
     ROOT = Path("/sys/fs/cgroup")
+    PARENT_VARIABLE = "AUTOGRADER_CGROUP"
+    V1_CONTROLLERS = ("memory", "pids", "cpu")
+    V2_CONTROLLERS = ("memory", "pids", "cpu")
+    CFS_PERIOD_US = 100_000
 
-    def __init__(self, limits):
+    PREFIX_VARIABLE = "AUTOGRADER_CGROUP_PREFIX"
+
+    def __init__(self, limits, create=True):
         self.limits = limits
-        self.name = f"autograder-{uuid.uuid4().hex[:12]}"
+        self.name = f"{self.prefix()}{uuid.uuid4().hex[:12]}"
         self.groups = {}  # controller -> group folder
+        if not create:
+            return
         try:
             self._create()
         except OSError:
@@ -122,19 +146,61 @@ class ControlGroups:
                 return path.lstrip("/")
         return None
 
+    @classmethod
+    def _parent(cls, controller):
+        """The group under which jails go, in ``controller``'s hierarchy, or None."""
+        delegated = os.environ.get(cls.PARENT_VARIABLE, "").strip("/")
+        own = cls._own_path(controller)
+        if delegated and ".." not in delegated.split("/"):
+            return delegated
+        return own
+
+    @classmethod
+    def prefix(cls):
+        """How this process names its groups: grade-all's worker gives each grading process a prefix of its
+        own, to remove whatever that process left (killed for its time, say)."""
+        prefix = os.environ.get(cls.PREFIX_VARIABLE, "")
+        return prefix if prefix.startswith("autograder-") and prefix.replace("-", "").isalnum() else "autograder-"
+
+    @classmethod
+    def parents(cls):
+        """The folders under which this process makes its groups, one per hierarchy."""
+        if (cls.ROOT / "cgroup.controllers").is_file():
+            parent = cls._parent("")
+            return [] if parent is None else [cls.ROOT / parent]
+        return [cls.ROOT / c / cls._parent(c) for c in cls.V1_CONTROLLERS
+                if cls._parent(c) is not None and (cls.ROOT / c).is_dir()]
+
+    @classmethod
+    def remove_leftovers(cls, prefix):
+        """Kill and remove the groups named ``prefix``... that a process left behind."""
+        leftovers = cls(Limits(memory_bytes=None, max_processes=None), create=False)
+        for parent in cls.parents():
+            for group in parent.glob(f"{prefix}*"):
+                if group.is_dir() and group.name.startswith(prefix):
+                    leftovers.groups[str(group)] = group
+        leftovers.remove()
+
     def _create(self):
         unified = self.ROOT / "cgroup.controllers"
         if unified.is_file():  # cgroup v2
-            parent = self.ROOT / self._own_path("")
+            parent = self.ROOT / self._parent("")
+            wanted = [c for c in self.V2_CONTROLLERS if c in (parent / "cgroup.controllers").read_text().split()]
+            self._write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted), missing_ok=True)
             group = parent / self.name
             group.mkdir()
-            self.groups = {"memory": group, "pids": group}
+            enabled = (group / "cgroup.controllers").read_text().split()
+            self.groups = {c: group for c in ("memory", "pids", "cpu") if c in enabled}
+            if "memory" not in self.groups or "pids" not in self.groups:
+                raise OSError("the memory and pids controllers are not delegated here")
             self._write(group / "memory.max", self.limits.memory_bytes)
             self._write(group / "memory.swap.max", 0 if self.limits.memory_bytes else None)
             self._write(group / "pids.max", self.limits.max_processes)
+            if "cpu" in self.groups and self.limits.cpu_cores:
+                self._write(group / "cpu.max", f"{self._quota_us()} {self.CFS_PERIOD_US}")
             return
-        for controller in ("memory", "pids"):
-            path = self._own_path(controller)
+        for controller in self.V1_CONTROLLERS:
+            path = self._parent(controller)
             base = self.ROOT / controller
             if path is None or not base.is_dir():
                 continue
@@ -148,20 +214,34 @@ class ControlGroups:
                         missing_ok=True)
         if "pids" in self.groups:
             self._write(self.groups["pids"] / "pids.max", self.limits.max_processes)
+        if "cpu" in self.groups and self.limits.cpu_cores:
+            self._write(self.groups["cpu"] / "cpu.cfs_period_us", self.CFS_PERIOD_US)
+            self._write(self.groups["cpu"] / "cpu.cfs_quota_us", self._quota_us())
+
+    def _quota_us(self):
+        return max(1000, int(self.limits.cpu_cores * self.CFS_PERIOD_US))
 
     @staticmethod
     def _write(path, value, missing_ok=False):
         if value is None or (missing_ok and not path.exists()):
             return
         try:
-            path.write_text(str(int(value)))
+            path.write_text(value if isinstance(value, str) else str(int(value)))
         except OSError:
             if not missing_ok:
                 raise
 
     @property
     def available(self):
-        return bool(self.groups)
+        return "memory" in self.groups and "pids" in self.groups
+
+    def describe(self):
+        """What the report says of the jail's limits."""
+        if not self.available:
+            return ""
+        cpu = ("; CPU: a fair share" + (f", at most {self.limits.cpu_cores:g} CPUs" if self.limits.cpu_cores else "")
+               if "cpu" in self.groups else "")
+        return "control group" + cpu
 
     def join_command(self):
         """A shell prefix that moves itself into the groups, then runs the rest of the command."""
@@ -183,6 +263,12 @@ class ControlGroups:
                         return True
         return False
 
+    def _procs(self, group):
+        try:
+            return [int(pid) for pid in (group / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
     def kill_all(self):
         """SIGKILL whatever is left in the groups: children that outlived the jail."""
         for group in dict.fromkeys(self.groups.values()):
@@ -193,20 +279,35 @@ class ControlGroups:
                     continue
                 except OSError:
                     pass
-            procs = group / "cgroup.procs"
-            if procs.exists():
-                for pid in procs.read_text().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (OSError, ValueError):
-                        pass
+            for pid in self._procs(group):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
-    def remove(self):
+    def remove(self, patience=10.0):
+        """Remove the groups once their processes are gone: right after a kill the kernel may still be
+        reaping them (rmdir meets EBUSY), so kill and try again until empty, for up to ``patience`` s."""
+        import time
+
+        deadline = time.monotonic() + patience
         for group in dict.fromkeys(self.groups.values()):
-            try:
-                group.rmdir()
-            except OSError:
-                pass
+            while True:
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    self.kill_all()
+                    time.sleep(0.05)
+        self.groups = {}
+
+def cpu_cores(share):
+    """The CPUs a jail may use when it may use ``share`` of this host's (None: no cap)."""
+    return round(share * (os.cpu_count() or 1), 3) if share else None
 
 
 def _as_root():
@@ -243,8 +344,11 @@ class Sandbox:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Beside the jail folder, where root stages what the jail's uid cannot reach by its path.
         self.stage = self.root.parent / f"{self.root.name}-staged"
-        if _as_root():  # the jail's uid walks through the run's folder (it cannot list it)
-            os.chmod(self.root.parent, os.stat(self.root.parent).st_mode | 0o011)
+        if _as_root():  # the jail's uid walks through the run's folder (it cannot list it); no one else may
+            info = os.stat(self.root.parent)
+            if info.st_gid != self.gid:
+                os.chown(self.root.parent, info.st_uid, self.gid)
+            os.chmod(self.root.parent, (info.st_mode & 0o7700) | 0o010)
         self.cgroups = ControlGroups(self.limits)
 
     # --- the command line -----------------------------------------------------------------
@@ -290,11 +394,18 @@ class Sandbox:
 
         bubblewrap runs as the jail's uid, in a user namespace of its own that
         maps that uid and gid and nothing else: no capability can be kept and
-        no further user namespace made.
+        no further user namespace made. It loads the seccomp filter of
+        `syscall_filter` from descriptor ``SECCOMP_FD`` (the launcher of
+        `command` opens it) into the jail, its PID 1 included.
+
+        Every tmpfs in the jail is read-only or sized: /dev (bubblewrap's, once
+        its nodes are made: the nodes, /dev/pts and /dev/shm are mounts of their
+        own and stay writable), /sys/fs/cgroup and the ``hidden`` folders are
+        read-only, /dev/shm has ``shm_bytes``, the root is read-only.
         """
         args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv", "--unshare-user", "--disable-userns",
                 "--uid", str(self.uid), "--gid", str(self.gid), "--unshare-ipc", "--unshare-pid", "--unshare-uts",
-                "--unshare-cgroup-try", "--cap-drop", "ALL"]
+                "--unshare-cgroup-try", "--cap-drop", "ALL", "--seccomp", str(SECCOMP_FD)]
         if not self.network:
             args.append("--unshare-net")
         bound, made = [], set()  # read-only binds (nothing can be made in them), folders made
@@ -305,13 +416,19 @@ class Sandbox:
         # /sys read-only: CUDA and XLA read the GPU's and NUMA's description there.
         # /dev/shm is the jail's own, bounded tmpfs (a /dev tmpfs could hold half the host's memory);
         # the host's control groups (other jails' among them) are out of sight.
-        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(self.limits.shm_bytes),
-                 "--tmpfs", "/dev/shm", "--ro-bind-try", "/sys", "/sys", "--tmpfs", "/sys/fs/cgroup"]
+        # /proc/keys and /proc/key-users list the keys of every process of the jail's uid, other jails' and
+        # the host's (keys made before the filter refused them among them): masked, as Docker masks them.
+        args += ["--proc", "/proc", "--ro-bind-try", "/dev/null", "/proc/keys",
+                 "--ro-bind-try", "/dev/null", "/proc/key-users",
+                 "--dev", "/dev", "--perms", "1777", "--size", str(self.limits.shm_bytes),
+                 "--tmpfs", "/dev/shm", "--ro-bind-try", "/sys", "/sys",
+                 "--tmpfs", "/sys/fs/cgroup", "--remount-ro", "/sys/fs/cgroup"]
         for dev in gpu_devices():
             args += ["--dev-bind", dev, dev]
+        args += ["--remount-ro", "/dev"]  # after the last node is made in it
         for path in self.hidden:
             if Path(path).is_dir():
-                args += ["--tmpfs", str(path)]
+                args += ["--tmpfs", str(path), "--remount-ro", str(path)]
         for key, value in sorted(self.environment().items()):
             args += ["--setenv", key, value]
         # Everything not bound above lives on bubblewrap's own root tmpfs: read-only too.
@@ -352,6 +469,9 @@ class Sandbox:
             # RLIMIT_DATA, so there only a control group can bound memory (`describe` says so).
             if self.limits.memory_bytes and not gpu_devices():
                 limits.append(f"--data={self.limits.memory_bytes}")
+        if not any(limit.startswith("--data=") for limit in limits):
+            # The grading process bounds its own heap (`worker.execute_job`); the jail has its own bound.
+            limits.append("--data=unlimited:")
         return ["prlimit", *limits, "--"] if shutil.which("prlimit") else []
 
     def command(self, cmd):
@@ -360,8 +480,15 @@ class Sandbox:
         A launcher joins the control groups; as root, it stages in a private
         mount namespace each folder the jail's uid could not reach by its path
         (a Python under /root/.pyenv, say), then becomes that uid for good.
-        Then rlimits are set and bubblewrap starts, as that uid.
+        Then rlimits are set and bubblewrap starts, as that uid, with the
+        seccomp filter open on ``SECCOMP_FD`` (exported once per process to a
+        file only the grader's user can read); without libseccomp the jail
+        does not start (`SandboxUnavailable`).
         """
+        try:
+            seccomp = syscall_filter.program_path()
+        except (syscall_filter.FilterUnavailable, OSError) as e:
+            raise SandboxUnavailable(str(e)) from e
         self._hand_over()
         script = [f"for f in {' '.join(shlex.quote(str(g / 'cgroup.procs')) for g in dict.fromkeys(self.cgroups.groups.values()))}; "
                   'do echo $$ > "$f" || exit 97; done'] if self.cgroups.available else []
@@ -380,7 +507,7 @@ class Sandbox:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 Path(target).touch()
             script.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)} || exit 98")
-        script.append('exec "$@"')
+        script.append(f'exec "$@" {SECCOMP_FD}< {shlex.quote(seccomp)}')
         launcher = ["/bin/sh", "-c", "; ".join(script), "jail"]
         if staged:
             launcher = ["unshare", "--mount", "--propagation", "private", "--"] + launcher
@@ -407,11 +534,10 @@ class Sandbox:
 
     def describe(self):
         """What the report records about the jail."""
-        limits = "control group" if self.cgroups.available else \
-            "rlimits, memory unbounded on a GPU" if gpu_devices() else "rlimits"
+        limits = self.cgroups.describe() or ("rlimits, memory unbounded on a GPU" if gpu_devices() else "rlimits")
         return {"kind": "bwrap", "network": self.network, "limits": limits, "uid": self.uid,
                 "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
-                "disk_bytes": self.limits.disk_bytes}
+                "disk_bytes": self.limits.disk_bytes, "syscall_filter": syscall_filter.summary()}
 
     def out_of_memory(self):
         return self.cgroups.out_of_memory()
@@ -441,6 +567,9 @@ def jail_problem():
         return "bubblewrap is not installed (apt-get install bubblewrap)"
     if _as_root() and not shutil.which("setpriv"):
         return "setpriv (util-linux) is not installed, so a jail started as root could not drop root"
+    no_filter = syscall_filter.problem()
+    if no_filter:
+        return no_filter
     with tempfile.TemporaryDirectory(prefix="autograder-probe-") as tmp:
         jail = Sandbox(Path(tmp) / "jail", Path(tmp) / "jail" / "work", limits=Limits(memory_bytes=None))
         try:
@@ -472,6 +601,23 @@ class SandboxKernelManager(AsyncKernelManager):
     sandbox = None
     show_output = False  # the kernel process's own stdout/stderr (not cell output)
     extra_env = {}  # for a run without the jail: added to the inherited environment
+    # What the kernel sends is bounded and checked before nbclient reads it (autograder/kernel_messages.py).
+    client_class = DottedObjectName("autograder.kernel_messages.GuardedKernelClient")
+    client_factory = Type("autograder.kernel_messages.GuardedKernelClient",
+                          klass="jupyter_client.asynchronous.AsyncKernelClient", config=True)
+
+    @default("session")
+    def _session_default(self):
+        from .kernel_messages import GuardedSession
+
+        return GuardedSession(parent=self)
+
+    @default("context")
+    def _context_default(self):
+        from .kernel_messages import MAX_MESSAGE_BYTES, bounded_context
+
+        self._created_context = True  # its control socket gets the replies to interrupts and shutdowns
+        return bounded_context(MAX_MESSAGE_BYTES)
 
     def __init__(self, **kwargs):
         import tempfile
@@ -501,6 +647,8 @@ class SandboxKernelManager(AsyncKernelManager):
             kw.pop("cwd", None)  # bwrap --chdir sets it inside the jail
         else:
             kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
+            if shutil.which("prlimit"):  # not the grading process's own heap bound (`worker.bound_own_memory`)
+                kernel_cmd = ["prlimit", "--data=unlimited:", "--", *kernel_cmd]
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_interrupt_kernel(self):

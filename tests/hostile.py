@@ -28,6 +28,7 @@ class Case:
     files: object = None  # callable(submission folder, course folder): files beside the notebook
     note: str = ""  # a substring of a note the instructor reads (a refused file, a repair)
     control_group: bool = False  # its outcome rests on a control group's limits, which only root makes here
+    max_grader_bytes: int = 0  # the grading process's own peak memory must stay under this
 
 
 # A secret of the grading host: in the coordinator's environment (so in the workers' too). It must
@@ -326,6 +327,83 @@ os.chdir(home)
 """
 
 
+# --- issue 21: one notebook never stops the class, nor passes its own failure off as the host's -----
+
+BAD_MESSAGES = r"""
+# Messages of every shape but the protocol's, each sent as this cell's output: the grader once ended on a
+# stream whose text was a number, recorded as the host's fault, and every classmate after her was not graded.
+import json
+k = get_ipython().kernel
+s = k.session
+parent = k.get_parent("shell")
+
+def raw(msg_type, content, header=None, parent_part=None, frames=None):
+    head = header if header is not None else json.dumps(s.msg_header(msg_type), default=str).encode()
+    parts = [head, parent_part if parent_part is not None else json.dumps(parent, default=str).encode(),
+             b"{}", content]
+    k.iopub_socket.send_multipart(frames or [b"kernel.raw", b"<IDS|MSG>", s.sign(parts)] + parts)
+
+send = lambda msg_type, content: s.send(k.iopub_socket, msg_type, content, parent=parent)
+send("stream", {"name": "stdout", "text": 12345})
+send("stream", {"name": ["stdout"], "text": "x"})
+send("error", {"ename": "E", "evalue": "v", "traceback": "not a list"})
+send("display_data", {"data": ["not", "a", "bundle"], "metadata": {}})
+send("display_data", {"data": {"text/plain": "x"}, "metadata": {}, "transient": {"display_id": ["a", "list"]}})
+send("execute_result", {"data": {"text/plain": "x"}, "metadata": {}, "execution_count": "seven"})
+send("stream", {"name": "stdout", "text": "x", "execution_count": {"a": 1}})
+send("status", {"execution_state": {"idle": True}})
+send("clear_output", {"wait": "soon"})
+send("comm_open", {"comm_id": "c", "target_name": "jupyter.widget",
+                   "data": {"state": {"value": "<img src=x onerror=alert(1)>"}}})
+send("no_such_type", {"x": 1})
+raw("stream", b"{not json")
+raw("stream", b"[" * 100_000 + b"]" * 100_000)
+raw("stream", b'{"name": "stdout", "text": "x", "n": ' + b"9" * 10_000 + b"}")
+raw("stream", b'{"name": "stdout", "text": "x"}', header=b'{"msg_type": 5}')
+raw("stream", b'{"name": "stdout", "text": "x"}', parent_part=b'["not", "a", "header"]')
+raw("stream", b"", frames=[b"no delimiter at all", b"x"])
+raw("stream", b"{}", frames=[b"kernel.raw", b"<IDS|MSG>", b"a forged signature", b"{}", b"{}", b"{}", b"{}"])
+"""
+
+HUGE_DISPLAY = """
+# One 200 MB output: the grader decoded it whole, 3 GB resident for one student.
+from IPython.display import display
+display({"text/plain": "x" * 200_000_000}, raw=True)
+"""
+
+FRAME_FLOOD = """
+# Frames under the grader's cap, forty to a message, ten messages: ZeroMQ hands a message over only
+# whole, so the cap per frame alone would let 9.6 GB into the grader's memory.
+k = get_ipython().kernel
+frame = b"x" * (24 * 2**20)
+for _ in range(10):
+    k.session.send(k.iopub_socket, "display_data", {"data": {"text/plain": "flood"}, "metadata": {}},
+                   parent=k.get_parent("shell"), buffers=[frame] * 40)
+"""
+
+SPARSE_EXPORTS = """
+# Sparse files where the grader collects exports: 6 GB that take no room in the jail, and that the grader
+# copied in full into its own folder, outside any quota.
+import glob, os
+os.makedirs("../exchange/00/out", exist_ok=True)
+for folder in glob.glob("../exchange/*/out"):
+    for i in range(6):
+        with open(os.path.join(folder, f"pad{i}.npy"), "wb") as f:
+            f.truncate(2**30)
+"""
+
+
+def deeply_nested_metadata():
+    """The honest solution whose notebook and first cell carry metadata 900 levels deep: `grade` ended in a
+    RecursionError traceback, with no grade. Raw JSON: nbformat would not write it."""
+    text = nbformat.writes(student_version(tiny_solution()))
+    deep = '{"a": ' * 900 + "1" + "}" * 900
+    text = text.replace('"metadata": {\n  "kernelspec"', '"metadata": {\n  "deep": ' + deep + ',\n  "kernelspec"', 1)
+    text = text.replace('"metadata": {}', '"metadata": {"deep": ' + deep + "}", 1)
+    assert text.count(deep) == 2
+    return text
+
+
 def launcher_beside_the_notebook(folder, course):
     (folder / "ipykernel_launcher.py").write_text("import sys\nsys.exit(1)\n")
 
@@ -484,6 +562,22 @@ def tiny_cases():
              {"test_answer": 1, "test_double": 0}, fault="to disk", category="the grader's own work: disk"),
         Case("a kernel launcher of one's own beside the notebook", "tiny", wrong, ZERO,
              category="faults: the student's, not the host's", files=launcher_beside_the_notebook),
+        # --- issue 21 -----------------------------------------------------------------------------
+        Case("messages of every shape but the protocol's", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), BAD_MESSAGES, at=1), FULL,
+             category="the class: one notebook stops nobody"),
+        Case("one output of 200 MB", "tiny", lambda: with_cells(student_version(tiny_solution()), HUGE_DISPLAY, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="sent the grader more than it reads",
+             category="the class: the grader's own memory", max_grader_bytes=400 * 2**20),
+        Case("frames under the cap, forty to a message", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), FRAME_FLOOD, at=3),
+             {"test_answer": 1, "test_double": 0}, fault="sent the grader more than it reads",
+             category="the class: the grader's own memory", max_grader_bytes=int(1.3 * 2**30)),
+        Case("sparse files where the grader collects exports", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), SPARSE_EXPORTS, at=1), ZERO, fault="to disk",
+             category="the class: the grader's own disk"),
+        Case("metadata nested 900 deep", "tiny", deeply_nested_metadata, FULL,
+             category="the class: one notebook stops nobody", note="nested too deeply and was removed"),
     ]
 
 
@@ -635,6 +729,27 @@ def save_model(obj, target):
 exchange.save_model = save_model
 """
 
+HUGE_KERNEL = """
+# Hand the grader the real model file with its first kernel swapped for one that declares
+# 32768 x 32768 float32 (exactly 4 GiB, just under Keras's own guard) in a few KB of gzip chunks.
+import io, zipfile, h5py, autograder.exchange as exchange
+_save_model = exchange.save_model
+def save_model(obj, target):
+    _save_model(obj, target)
+    with zipfile.ZipFile(target) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    weights = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(weights, "a") as h5:
+        del h5["layers/dense/vars/0"]
+        h5["layers/dense/vars"].create_dataset("0", shape=(32768, 32768), dtype="float32",
+                                               chunks=(1024, 1024), compression="gzip")
+    members["model.weights.h5"] = weights.getvalue()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+exchange.save_model = save_model
+"""
+
 
 def mini_cases():
     untrained = {"test_prepare": 1, "test_architecture": 1, "test_accuracy": 0}
@@ -676,6 +791,10 @@ def mini_cases():
         Case("a small model file describing a billion parameters", "mini",
              lambda: with_cells(mini_student(train="model.fit(x_train, y_train, epochs=4, batch_size=256, verbose=0)"),
                                 HUGE_CONFIG, at=2),
+             {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0},
+             category="the grader's own work: memory"),
+        Case("a small model file declaring a 4 GiB kernel", "mini",
+             lambda: with_cells(mini_student(), HUGE_KERNEL, at=2),
              {"test_prepare": 1, "test_architecture": 0, "test_accuracy": 0},
              category="the grader's own work: memory"),
     ]

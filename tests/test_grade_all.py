@@ -284,3 +284,213 @@ def test_one_autograde_pass_per_submission_and_the_table_shows_manual_grades(tmp
     out = capsys.readouterr().out
     assert "ben/tiny                                 3 / 3" in out  # 2 automatic + 1 manual
     assert csv_rows(course)["ben"][0] == 3.0
+
+
+# --- issue 21: one student never stops the class, costs a classmate a point, or passes as the host's fault ---
+
+HOG = """
+# Four hundred processes spinning, each in a session of its own, while my classmates are graded beside me.
+import os, time
+for _ in range(400):
+    if os.fork() == 0:
+        os.setsid()
+        end = time.time() + 15
+        while time.time() < end:
+            pass
+        os._exit(0)
+"""
+HANG = "import time\ntime.sleep(600)"  # holds the grading process past grade-all's --timeout
+
+
+def control_groups(root="/sys/fs/cgroup", depth=4):
+    """The jails' control groups on this host, whoever made them (a walk a few levels down the hierarchies)."""
+    found, pending = [], [(root, 0)]
+    while pending:
+        folder, level = pending.pop()
+        try:
+            entries = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        found += [e.path for e in entries if e.name.startswith("autograder-") and "hub" not in e.name]
+        pending += [(e.path, level + 1) for e in entries if level < depth and not e.name.startswith("autograder-")]
+    return sorted(found)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="fair CPU shares need control groups, which only root makes here")
+def test_a_hog_and_a_hung_run_cost_no_classmate_a_point_and_no_score_appears_where_none_was_saved(tmp_path, capsys):
+    """Before: 400 spinning processes beside an honest solution cost her 3 of 6 points, or all of them,
+    saved as her own fault; a grading process that did not finish was the host's fault, which stopped
+    the host for everyone after her; and grades.csv gave 0.0 to every student without a saved score."""
+    from hostile import with_cells
+
+    course = make_course(tmp_path / "course", config="c.ReferenceRun.startup_allowance = 120\n")
+    submit(course, "a-hog", with_cells(student_version(tiny_solution()), HOG, at=1))
+    submit(course, "b-ada", student_version(tiny_solution()))
+    submit(course, "c-hangs", with_cells(student_version(tiny_solution()), HANG, at=1))
+    submit(course, "d-ben", student_version(tiny_solution()))
+    with nbgrader_api(course).gradebook as gb:
+        gb.update_or_create_student("e-absent")  # on the class list, handed in nothing
+    groups = control_groups()
+    assert run(["grade-all", "--root", str(course), "--workers", "3", "--timeout", "30"]) == 1
+    out = capsys.readouterr().out
+    outcomes = json.loads((course / "grade-all.json").read_text())
+    assert {k: o["score"] for k, o in outcomes.items() if k in ("b-ada/tiny", "d-ben/tiny")} == \
+           {"b-ada/tiny": 3.0, "d-ben/tiny": 3.0}, outcomes
+    assert outcomes["a-hog/tiny"]["status"] in ("graded", "unprocessable")  # its own cells starve: its business
+    hung = outcomes["c-hangs/tiny"]
+    assert hung["status"] == "unprocessable" and "grading took over 30 s" in hung["reason"], hung
+    assert hung["flags"] and "NO SCORE, flagged for you: the grader could not process this notebook" in out
+    assert "HOST FAULT" not in out
+    rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    assert (rows["c-hangs"]["raw_score"], rows["c-hangs"]["status"]) == ("", "could not process")
+    assert (rows["e-absent"]["score"], rows["e-absent"]["status"]) == ("", "not submitted")
+    assert (rows["b-ada"]["score"], rows["b-ada"]["status"]) == ("3.0", "graded")
+    assert control_groups() == groups  # none left behind, the killed run's included
+
+
+# --- issue 20: nothing a student leaves on the machine runs as the grader; nothing the grader keeps is hers to read
+
+MALLORY = "autograder-test-mallory"  # another student of the course's machine, with a terminal
+PLANT = r"""
+import os, sys
+names = ["argparse", "shlex", "traitlets", "jupyter_client", "json", "dask", "distributed", "autograder", "nbformat"]
+for folder in sys.argv[2:]:
+    os.makedirs(folder, exist_ok=True)
+    os.chmod(folder, 0o777)
+    for name in names:
+        with open(os.path.join(folder, name + ".py"), "w") as f:
+            f.write(f"open({sys.argv[1]!r} + '/imported-{name}', 'w').write(__file__)\n")
+"""
+SNOOP = r"""
+# Read whatever the grader leaves where /tmp lists it, walking down, and trying the run folder's known names.
+import glob, os, sys, time
+seen, end = set(), time.time() + float(sys.argv[2])
+def found(path):
+    if path not in seen:
+        seen.add(path)
+        with open(sys.argv[1], "a") as log:
+            log.write(path + "\n")
+while time.time() < end:
+    for root in glob.glob("/tmp/autograder-*") + glob.glob("/tmp/dask-*"):
+        for known in ("kept", "jail", "jail/work", "jail/exchange", "kept/00/out", "kept/01/out"):
+            try:
+                os.listdir(os.path.join(root, known))
+                found(os.path.join(root, known) + "/")
+            except OSError:
+                pass
+        for folder, dirs, files in os.walk(root):
+            for name in files:
+                try:
+                    with open(os.path.join(folder, name), "rb") as f:
+                        f.read(1)
+                    found(os.path.join(folder, name))
+                except OSError:
+                    pass
+    time.sleep(0.05)
+"""
+SLOW_AFTER_A_TEST = "import time\ntime.sleep(6)"  # the exports of the test above sit in the grader's folder
+
+
+def as_another_user(user, script, *args, wait=True):
+    if subprocess.run(["id", user], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/bash", user], check=True)
+    command = ["runuser", "-u", user, "--", "/usr/bin/python3", "-c", script, *map(str, args)]
+    if not wait:
+        return subprocess.Popen(command, cwd="/")
+    return subprocess.run(command, check=True, cwd="/", capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="it needs a second Unix user, which only root makes here")
+def test_another_user_plants_nothing_the_grader_runs_and_reads_nothing_it_keeps(tmp_path):
+    """Before: a student made /tmp/dask-scratch-space[-<uid>] first and filled it with modules named argparse,
+    traitlets, ...; grade-all imported four of them as the grader, which copied the course's secret. As
+    root, the run folder was open to all (o+x) and its kept/ 755/644: another user copied 54 exports of
+    classmates while they were graded, 36 of them trained models."""
+    from hostile import with_cells
+
+    markers = tmp_path / "imported"
+    markers.mkdir(mode=0o777)
+    os.chmod(markers, 0o777)
+    scratch = ["/tmp/dask-scratch-space", f"/tmp/dask-scratch-space-{os.getuid()}"]
+    for folder in scratch:
+        remove_tree(folder)
+    as_another_user(MALLORY, PLANT, markers, *scratch)
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", with_cells(student_version(tiny_solution()), SLOW_AFTER_A_TEST, at=3))
+    log = tmp_path / "seen.txt"
+    log.touch()
+    os.chmod(log, 0o666)
+    snooper = as_another_user(MALLORY, SNOOP, log, 60, wait=False)
+    try:
+        outcomes = grade_all(course, workers=1, progress=False)
+    finally:
+        snooper.terminate()
+        snooper.wait()
+        for folder in scratch:
+            remove_tree(folder)
+    assert outcomes["ada/tiny"]["score"] == 3.0
+    assert sorted(p.name for p in markers.iterdir()) == []  # nothing planted was imported
+    seen = [p for p in log.read_text().splitlines() if p and "/autograder-kit-" not in p]  # the kit is public
+    assert seen == [], seen
+
+
+def http_status(url=None, unix_socket=None):
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"]
+    command += ["--unix-socket", str(unix_socket), "http://localhost/info/main/workers.html"] if unix_socket else [url]
+    return subprocess.run(command, capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("curl"), reason="it needs a second Unix user and curl")
+def test_the_local_cluster_speaks_tls_and_its_pages_are_off_or_the_graders_alone(tmp_path):
+    """Before: grade-all's scheduler took plain TCP on loopback, where any user of the machine could send it
+    work to run as the grader, and its web pages showed the class's task names and the workers' logs."""
+    from distributed import Client
+
+    from autograder.grader.grade_all import dask_client
+
+    with dask_client(1, None, False) as client:
+        info = client.scheduler_info()
+        assert info["address"].startswith("tls://")
+        with pytest.raises(Exception):  # a client without the run's key cannot talk to it
+            Client(info["address"].replace("tls://", "tcp://"), timeout=3, set_as_default=False)
+        port = info["services"]["dashboard"]
+        assert http_status(f"http://127.0.0.1:{port}/info/main/workers.html") == "404"
+    with dask_client(1, None, False, dashboard=True) as client:
+        port = client.scheduler_info()["services"]["dashboard"]
+        [sock] = [p for p in Path(tempfile_dir()).glob("autograder-dask-*/dashboard.sock")]
+        assert http_status(unix_socket=sock) == "200"
+        assert http_status(f"http://127.0.0.1:{port}/info/main/workers.html") == "000"  # the port is closed
+        probe = as_another_user(MALLORY, "import socket, sys\ns = socket.socket(socket.AF_UNIX)\n"
+                                         "try:\n    s.connect(sys.argv[1]); print('connected')\n"
+                                         "except OSError as e:\n    print(type(e).__name__)\n", sock)
+        assert probe.strip() == "PermissionError"
+
+
+def tempfile_dir():
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+def test_nbgrader_export_writes_no_score_where_none_was_saved_and_no_formula(tmp_path):
+    """nbgrader's own export wrote 0.0 for every student without a saved score, and its rows were not quoted."""
+    course = make_course(tmp_path / "course")
+    api = nbgrader_api(course)
+    from autograder.grader.course import run_nbgrader
+
+    run_nbgrader(api.generate_assignment("tiny", force=True), "generate_assignment")
+    with api.gradebook as gb:
+        for student in ("ann", "bo", "cal"):
+            gb.update_or_create_student(student, first_name="=HYPERLINK(\"http://x\")" if student == "bo" else "")
+    (course / "grade-all.json").write_text(json.dumps({
+        "ann/tiny": {"status": "host-fault", "reason": "the grading host failed, then failed its own check"},
+        "bo/tiny": {"status": "unprocessable", "reason": "the grader could not process this notebook: x, y"}}))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=course, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    assert {s: (r["score"], r["status"]) for s, r in rows.items()} == {
+        "ann": ("", "host fault"), "bo": ("", "could not process"), "cal": ("", "not submitted")}
+    assert rows["bo"]["reason"] == "the grader could not process this notebook: x, y"
+    assert rows["bo"]["first_name"] == "'=HYPERLINK(\"http://x\")"

@@ -29,6 +29,7 @@ c.SandboxedExecute.interrupt_grace = 3
 c.SandboxedExecute.notebook_timeout = 180
 c.SandboxedExecute.memory_limit = 1 * 2**30
 c.SandboxedExecute.disk_quota = 256 * 2**20
+c.GradingRun.grader_memory_limit = 1 * 2**30
 """
 
 
@@ -46,10 +47,10 @@ def grade_cases(root, cases, solution, assignment):
     course = make_course(root, solution=solution, assignment=assignment, config=FAST_LIMITS)
     for case in gradable(cases):
         built = case.build()
-        if isinstance(built, dict):  # JSON that nbformat would refuse to write
+        if isinstance(built, (dict, str)):  # JSON that nbformat would refuse to write (a str: as it is)
             folder = course / "submitted" / slug(case.name) / assignment
             folder.mkdir(parents=True)
-            (folder / f"{assignment}.ipynb").write_text(json.dumps(built))
+            (folder / f"{assignment}.ipynb").write_text(built if isinstance(built, str) else json.dumps(built))
         else:
             folder = submit(course, slug(case.name), built, assignment=assignment).parent
         if case.files:
@@ -107,6 +108,8 @@ def check_case(graded, case, assignment):
         assert not outcome["flags"], outcome
     if case.note:
         assert any(case.note in n for n in outcome["notes"]), outcome["notes"]
+    if case.max_grader_bytes:
+        assert outcome["grader_peak_bytes"] < case.max_grader_bytes, outcome["grader_peak_bytes"]
     autograded = course / "autograded" / student / assignment / f"{assignment}.ipynb"
     text = autograded.read_text()
     assert MARKER not in json.dumps([c.get("outputs", []) for c in nbformat.reads(text, 4).cells])
@@ -165,7 +168,7 @@ def test_a_regrade_gives_the_same_result(tiny, tmp_path):
             shutil.rmtree(folder)
     again = grade_all(course, workers=2, progress=False, force=True)
     first = {k: o for k, o in first.items() if k.split("/")[0] in keep}
-    strip = {"seconds", "versions", "host"}
+    strip = {"seconds", "versions", "host", "grader_peak_bytes"}
     assert {k: {f: v for f, v in o.items() if f not in strip} for k, o in again.items()} == \
            {k: {f: v for f, v in o.items() if f not in strip} for k, o in first.items()}
 

@@ -10,10 +10,14 @@ shell. The tests run in their written order, one step of the course each:
 2. ada and ben fetch it from the Assignment List, fill it in, Validate and
    submit; the due date passes between the two;
 3. cy leaves hostile folders in the exchange: links, a pipe, odd names, a
-   huge file, a forged early timestamp, a submission in ada's name;
+   huge file, a forged early timestamp, a submission in ada's name; cy's
+   notebook carries markdown and outputs that would run script as whoever
+   views them;
 4. the students cannot read each other's work, the course or the grader's;
 5. the instructor collects in Formgrader, grades with `grade-all` in a
-   terminal of their own JupyterLab, generates and releases feedback;
+   terminal of their own JupyterLab, generates and releases feedback, then
+   opens cy's submission in Formgrader's manual grading view and cy's
+   feedback page: nothing of cy's runs;
 6. ada and ben fetch their feedback and read their scores and messages.
 
 Screenshots go to docs/ (for the README) and test-artifacts/hub/. It needs
@@ -24,6 +28,7 @@ environment is built once in $AUTOGRADER_HUB_TEST_DIR (default
 /var/tmp/autograder-hub-test) and reused while the kit is unchanged.
 """
 
+import base64
 import csv
 import datetime
 import json
@@ -39,6 +44,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbformat.v4 import new_markdown_cell
 
 from lab_server import free_port
 from tiny_course import MARKER, make_course, student_version, tiny_solution
@@ -461,6 +467,45 @@ open(os.path.join(impostor, "tiny.ipynb"), "w").write(notebook)
 os.mkdir(os.path.join(inbound, "cy+tiny+not a time+x"))  # nbgrader's collect stops on this name
 print(folder)
 '''
+# What cy's work does when someone views it, as the red team's did ("Class trust", item 1): write a file into
+# the viewer's server with the _xsrf cookie, and give every submission 36 points and 6 of extra credit through
+# Formgrader's API. Each vector carries its own tag; grading produces the outputs (in the jail, as any cell's).
+PAYLOAD = """(async () => {
+  const base = location.pathname.split(/[/](?:formgrader|files|lab)[/]/)[0];
+  let xsrf = "";
+  try { xsrf = decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || ""); } catch (e) {}
+  const headers = {"X-XSRFToken": xsrf, "Content-Type": "application/json"};
+  const get = async (url) => (await fetch(base + url, {headers})).json();
+  const put = (url, body) => fetch(base + url, {method: "PUT", headers, body: JSON.stringify(body)});
+  await put("/api/contents/pwned-TAG.txt", {type: "file", format: "text", content: "TAG"});
+  for (const nb of await get("/formgrader/api/submitted_notebooks/tiny/tiny")) {
+    for (const grade of await get("/formgrader/api/grades?submission_id=" + nb.id)) {
+      await put("/formgrader/api/grade/" + grade.id, {manual_score: 36, extra_credit: 6});
+    }
+  }
+})()"""
+
+
+def payload(tag):
+    return f"eval(atob('{base64.b64encode(PAYLOAD.replace('TAG', tag).encode()).decode()}'))"
+
+
+HOSTILE_MARKDOWN = (f'## My notes\n\nA **readable** note.<img src=x onerror="{payload("md-img")}">\n\n'
+                    f'[click me](javascript:{payload("md-link")})\n')
+HOSTILE_HTML = (f"<b>bold output</b><script>{payload('html-script')}</script>",
+                f'<img src=x onerror="{payload("html-img")}">')
+HOSTILE_OUTPUTS = ("\nfrom IPython.display import HTML, Javascript, display\n"
+                   + "".join(f"display(HTML({html!r}))\n" for html in HOSTILE_HTML)
+                   + f"display(Javascript({payload('javascript')!r}))")
+
+
+def hostile_work():
+    """cy's notebook: the solution, with a markdown cell and an answer cell that displays HTML and Javascript."""
+    nb = student_version(tiny_solution(), extra=HOSTILE_OUTPUTS)
+    nb.cells.insert(3, new_markdown_cell(HOSTILE_MARKDOWN))
+    return nb
+
+
 HOSTILE_REFUSALS = {  # path in cy's folder -> words of the reason collect.log gives
     "gradebook.db": "a link to", "solutions": "a link to", "pipe": "a named pipe", "new\\nline.txt": "control",
     "\\u202egnp.py": "control or invisible", "huge.bin": "over the course's limit", "data/root": "a link to '/'",
@@ -470,7 +515,7 @@ HOSTILE_REFUSALS = {  # path in cy's folder -> words of the reason collect.log g
 def test_a_hostile_student_leaves_links_pipes_odd_names_and_a_huge_file(hub):
     from autograder.grader.hub import as_user
 
-    notebook = nbformat.writes(student_version(tiny_solution()))
+    notebook = nbformat.writes(hostile_work())
     result = as_user(ATTACKER, [hub.layout.student_env / "bin" / "python", "-c", HOSTILE, inbound(hub),
                                 hub.course, notebook], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -567,6 +612,9 @@ def test_instructor_grades_with_grade_all_in_a_terminal(sessions, hub):
     scores = {key.split("/")[0]: (o["score"], o["late_penalty"]) for key, o in results.items()}
     assert scores == EXPECTED, scores
     assert all(o["sandbox"] == "bwrap" for o in results.values())  # graded in the jail
+    # ... with the course's limits, though an ordinary user started it: the hub delegated control groups
+    # (before: rlimits only, and a cell started 600 processes where the course says 512)
+    assert all(o["limits"].startswith("control group") for o in results.values()), results
     rows = {r["student_id"]: r for r in csv.DictReader((hub.course / "grades.csv").open())}
     assert float(rows["ben"]["late_submission_penalty"]) == EXPECTED["ben"][1]
     assert float(rows["ada"]["late_submission_penalty"]) == 0
@@ -588,6 +636,65 @@ def test_instructor_generates_and_releases_feedback(sessions, hub):
     expect(frame.locator("#main-table tr td.score").first).not_to_be_empty()
     page.screenshot(path=DOCS / "hub-formgrader-scores.png")
     step_time("feedback", started)
+
+
+def gradebook(hub, query, *args):
+    """Rows of the course's gradebook, read-only (the instructor's server has it open)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{hub.course / 'gradebook.db'}?mode=ro", uri=True) as db:
+        return db.execute(query, args).fetchall()
+
+
+def test_nothing_cy_wrote_runs_in_the_instructors_browser(sessions, hub):
+    """Red team, "Class trust" 1: cy's markdown and outputs would write a file into the instructor's server and
+    set every score to 36 + 6 from Formgrader's manual grading view, which nbgrader renders in the
+    instructor's origin. The grading made them inert (autograder/grader/inert.py), the page's own policy
+    refuses any other script (autograder/grader/formgrader_csp.py), and feedback pages opened from /files/
+    run in a sandbox of their own."""
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    scores = "SELECT id, manual_score, extra_credit FROM grade ORDER BY id"
+    before = gradebook(hub, scores)
+    [(submission,)] = gradebook(hub, "SELECT sn.id FROM submitted_notebook sn JOIN submitted_assignment sa "
+                                     "ON sn.assignment_id = sa.id WHERE sa.student_id = 'cy'")
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    command(page, "nbgrader:open-formgrader")
+    view = page.locator("#formgrader-iframe iframe").element_handle().content_frame()
+    formgrade = view.goto(f"{hub.base}/user/{INSTRUCTOR}/formgrader/submissions/{submission}/?index=0")
+    frame = page.frame_locator("#formgrader-iframe iframe")
+    # Formgrader's own scripts ran, their inline parts by hash: the score inputs show the autograded points
+    # (formgrade.js reads the page's inline values), and the eye's onclick shows the student's name.
+    expect(frame.locator("input.score").first).to_have_attribute("placeholder", re.compile(r"^\d"))
+    frame.locator("span.glyphicon-eye-open").click()
+    expect(frame.locator("a.name-shown")).to_contain_text("Carter, Cy")
+    expect(frame.locator(".output_html b", has_text="bold output")).to_be_visible()  # cy's work still shows
+    expect(frame.locator("h2", has_text="My notes")).to_be_visible()
+    frame.get_by_text("click me").click()  # a javascript: link, once
+    time.sleep(3)
+    page.screenshot(path=ARTIFACTS / "cy-manual-grading.png")
+    # cy's feedback page, as the instructor opens it from the course folder.
+    feedback = page.context.new_page()
+    response = feedback.goto(f"{hub.base}/user/{INSTRUCTOR}/files/feedback/cy/{ASSIGNMENT}/{ASSIGNMENT}.html")
+    sandboxed = response.header_values("content-security-policy")
+    expect(feedback.locator(".output_html b", has_text="bold output")).to_be_visible()
+    time.sleep(2)
+    feedback.close()
+    (ARTIFACTS / "csp-refusals.json").write_text(json.dumps(refused, indent=1))
+    assert sorted(p.name for p in hub.course.rglob("pwned-*")) == []
+    assert gradebook(hub, scores) == before  # no 36 + 6 anywhere
+    # The feedback page runs in a sandbox of its own origin: jupyter_server's /files/ adds it to the hub's policy.
+    assert sandboxed == ["frame-ancestors 'self'; sandbox allow-scripts"]
+    # Formgrader's page: two policies, both enforced; the proxy hands them on as one header, a comma between
+    # them (CSP's own syntax). No script of Formgrader's own was refused (the MathJax CDN is).
+    policies = [p.strip() for value in formgrade.header_values("content-security-policy") for p in value.split(",")]
+    assert policies[0] == "frame-ancestors 'self'", policies  # the hub's, kept
+    assert policies[1].startswith(f"script-src {hub.base}/user/{INSTRUCTOR}/formgrader/static/ 'unsafe-hashes' "
+                                  "'sha256-"), policies
+    assert not [m for m in refused if "inline" in m], refused
+    step_time("cy's submission in Formgrader and feedback", started)
 
 
 # === 6. the students read their feedback ================================================================

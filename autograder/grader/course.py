@@ -172,17 +172,33 @@ def prepared_gradebook(assignment_id, solutions=SOLUTIONS):
 
     source = Path(solutions) / assignment_id / f"{assignment_id}.ipynb"
     key = hashlib.sha256(source.read_bytes() + nbgrader.__version__.encode()).hexdigest()[:16]
-    # It holds the source cells, hidden tests included: one per user, readable by that user alone
-    # (on the course's JupyterHub, students share /tmp).
-    cached = Path(tempfile.gettempdir()) / f"autograder-gradebook-{assignment_id}-{key}-{os.getuid()}.db"
+    # It holds the source cells, hidden tests included: in the user's own cache folder, never in the /tmp
+    # the students share (where someone else could make the file, or the folder, first).
+    folder = private_cache("gradebooks")
+    cached = folder / f"{assignment_id}-{key}.db"
     if not cached.is_file():
         with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
             api = nbgrader_api(tmp, config=nbgrader_config(tmp, course=Path(solutions).resolve().parent,
                                                             source_directory=str(Path(solutions).resolve()),
                                                             release_directory="release"))
             run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
-            staging = cached.with_suffix(f".{os.getpid()}.tmp")
-            shutil.copyfile(Path(tmp) / "gradebook.db", staging)
-            os.chmod(staging, 0o600)
+            fd, staging = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as out, open(Path(tmp) / "gradebook.db", "rb") as source:
+                shutil.copyfileobj(source, out)
             os.replace(staging, cached)
     return cached
+
+
+def private_cache(name):
+    """``~/.cache/autograder/<name>/`` (or under $XDG_CACHE_HOME): the user's own, closed to others (0700);
+    one that someone else owns or could write is refused."""
+    import stat
+
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder" / name
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise UserError(f"{folder} is not a folder of yours; remove it, then run this again.")
+    if info.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+    return folder

@@ -52,9 +52,10 @@ from ..pipeline import GRADEBOOK, GradingRun
 from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader
 from .reference import Verdict, apply, reference, reference_payload
 from .steps import course_secret
-from .worker import Answer, Payload, execute, executed_notebook
+from .worker import Answer, Payload, execute, executed_notebook, settle
 
 STATE_FILE = "grade-all.json"
+UNPROCESSABLE = "the grader could not process this notebook"
 
 
 @dataclass
@@ -157,6 +158,7 @@ class Dispatcher:
             host = self.hosts.setdefault(name, Host(name, [], 0))
             host.workers = [a for a, _ in members]
             host.slots = max(1, sum(n for _, n in members))
+        return set(grouped)
 
     def run(self, nb, resources):
         payload = Payload.of(nb, resources, self.config, self.timeout)
@@ -175,20 +177,30 @@ class Dispatcher:
         host = self._take_host(payload.assignment)
         apply(payload.config, host.verdicts[payload.assignment])
         try:
-            answer = self._on(host, execute, payload, "grade")
+            answer = settle(self._on(host, execute, payload, "grade"), lambda: self._recheck(host, payload.assignment))
         finally:
             self._give_back(host)
         if answer.host_fault:
             self._fault(host, answer.host_fault)
         return answer
 
-    def _on(self, host, task, payload, what):
+    def _recheck(self, host, assignment):
+        """``host`` checks itself after a run failed there: the reference solution again, uncached."""
+        with self.changed:  # a worker that died was replaced, at another address
+            present = self._refresh()
+        if host.name not in present:
+            return Verdict(False, host.name, "its Dask workers are gone")
+        found = self._on(host, reference, self._reference_payload(host, assignment), "recheck", fresh=True)
+        return Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
+
+    def _on(self, host, task, payload, what, **options):
         """``task(payload)`` on a worker of ``host``: its result, or an Answer saying why there is none."""
         from distributed.scheduler import KilledWorker
 
         with self.changed:
             self.running += 1
-        future = self.client.submit(task, payload, key=f"{what}-{payload.nbgrader['student']}-{time.time_ns()}",
+        future = self.client.submit(task, payload, **options,
+                                    key=f"{what}-{payload.nbgrader['student']}-{time.time_ns()}",
                                     workers=host.workers, allow_other_workers=False, pure=False,
                                     resources=self.resources)
         try:
@@ -226,8 +238,7 @@ class Dispatcher:
     def _check(self, host, assignment):
         """The host's reference run for ``assignment``; a host short of full marks is faulted."""
         try:
-            payload = reference_payload(self.config, assignment, self.timeout)
-            found = self._on(host, reference, payload, "reference")
+            found = self._on(host, reference, self._reference_payload(host, assignment), "reference")
             verdict = Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
         except Exception as e:
             verdict = Verdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
@@ -239,6 +250,14 @@ class Dispatcher:
                 host.verdicts.pop(assignment, None)
                 host.fault = host.fault or verdict.problem
             self.changed.notify_all()
+
+    def _reference_payload(self, host, assignment):
+        """The reference run for ``host``, timed with the CPU share each of its jails keeps when all its slots
+        are busy (a hog beside a student then takes no more than a neighbour's share from her budget)."""
+        payload = reference_payload(self.config, assignment, self.timeout)
+        if host.slots > 1:
+            payload.config.setdefault("SandboxedExecute", {})["cpu_share"] = round(1 / host.slots, 4)
+        return payload
 
     def _give_back(self, host):
         with self.changed:
@@ -275,8 +294,12 @@ def _reachable(address, timeout):
 
 
 @contextlib.contextmanager
-def dask_client(workers, scheduler, verbose):
-    """A client of the running cluster at ``scheduler``, else of a local one of ``workers`` processes."""
+def dask_client(workers, scheduler, verbose, dashboard=False):
+    """A client of the running cluster at ``scheduler``, else of a local one of ``workers`` processes.
+
+    The local cluster's web pages (task names, which carry the students', and the workers' logs) are
+    off: on loopback every user of the machine could read them. With ``dashboard`` they are served on
+    a Unix socket only the grader's user can open (`private_dashboard`)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -306,16 +329,59 @@ def dask_client(workers, scheduler, verbose):
     # more elsewhere, then reports KilledWorker. Workers have no memory limit of
     # their own (the jail sets the student's); nothing listens beyond localhost.
     settings |= {"distributed.scheduler.allowed-failures": 1}
-    with dask.config.set(settings):
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0", memory_limit=0,
-                               silence_logs=logging.INFO if verbose else logging.CRITICAL)
-        client = Client(cluster, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
+    with tempfile.TemporaryDirectory(prefix="autograder-dask-") as scratch:
+        # Dask's scratch folder goes first on the import path of its processes (the scheduler in this
+        # one): left to its default, it is /tmp/dask-scratch-space, which any user of the machine can
+        # make first and fill with modules named argparse or traitlets. Here it is a folder of ours, 0700.
+        settings |= {"temporary-directory": scratch}
+        if not dashboard:
+            settings |= {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+        with dask.config.set(settings):
+            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
+                                   local_directory=scratch, security=cluster_security(), memory_limit=0,
+                                   silence_logs=logging.INFO if verbose else logging.CRITICAL)
+            client = Client(cluster, security=cluster.security, set_as_default=False)
+        try:
+            if dashboard:
+                socket_path, _server = private_dashboard(cluster, scratch)
+                print(f"autograder: Dask's dashboard is on the Unix socket {socket_path}, "
+                      "yours alone; from your own computer: ssh -L 8787:SOCKET this-host, then "
+                      "http://localhost:8787/info/main/workers.html", file=sys.stderr, flush=True)
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+def private_dashboard(cluster, folder):
+    """Serve the local scheduler's web pages on a Unix socket in ``folder`` (the grader's, 0700), and close
+    the loopback port Dask opened for them, which any user of the machine could reach."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_unix_socket
+
+    path = Path(folder) / "dashboard.sock"
+    scheduler = cluster.scheduler
+
+    async def serve():
+        scheduler.http_server.stop()
+        server = HTTPServer(scheduler.http_application)
+        server.add_socket(bind_unix_socket(str(path), mode=0o600))
+        return server
+
+    return path, cluster.sync(serve)
+
+
+def cluster_security():
+    """TLS for the local cluster: a Dask scheduler on loopback runs whatever any local user sends it, as
+    the grader. The course's own key when the environment sets one (`autograder hub` does, for its
+    instructors), else a key made for this run and held in memory only (Dask's `Security.temporary`)."""
+    import dask
+    from distributed.security import Security
+
+    if dask.config.get("distributed.comm.require-encryption", False):
+        return Security()
+    return Security.temporary()
 
 
 # --- the gradebook -----------------------------------------------------------------------
@@ -363,11 +429,12 @@ def _ensure_assignments(api, assignment_ids):
             run_nbgrader(api.generate_assignment(assignment_id, force=True), f"generate_assignment {assignment_id}")
 
 
-def export_csv(api, path):
-    from nbgrader.plugins import CsvExportPlugin
+def export_csv(api, path, root):
+    """grades.csv, with each row's status and reason, and no score where none was saved (`grades_export`)."""
+    from .grades_export import GradesCsvExport
 
     with api.gradebook as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
+        GradesCsvExport(to=str(path), course_root=str(root)).export(gb)
     return path
 
 
@@ -390,8 +457,9 @@ def _outcome(api, sub, root):
         "status": "graded", "score": score, "max_score": max_score, "late_penalty": penalty,
         "fault": graded["fault"], "flags": graded["flags"], "notes": sub.notes + graded["notes"],
         "failed_tests": {c["name"]: c["message"] for c in graded["cells"] if c["message"]},
-        "sandbox": graded["sandbox"], "device": graded["device"], "host": record.get("host") or graded["host"],
+        "sandbox": graded["sandbox"], "limits": graded["limits"], "device": graded["device"], "host": record.get("host") or graded["host"],
         "seconds": graded["seconds"], "budget_seconds": graded["budget_seconds"], "versions": graded["versions"],
+        "grader_peak_bytes": graded["grader_peak_bytes"],
         "seeds": graded["seeds"], "sha256": sub.digest,
     }
 
@@ -406,7 +474,7 @@ def _current_scores(api, outcomes, by_key):
 # --- the whole run -------------------------------------------------------------------------
 
 def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=False, sandbox=True,
-              verbose=False, progress=True, **course_directory):
+              verbose=False, progress=True, dashboard=False, **course_directory):
     """Grade every submission under ``root/submitted``; return the per-submission outcomes.
 
     ``course_directory`` holds nbgrader CourseDirectory settings (see
@@ -415,6 +483,9 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
     from .worker import host_problem
 
     root = Path(root)
+    if dashboard and scheduler:
+        raise UserError("--dashboard is for the local cluster; a cluster you started serves its own dashboard, "
+                        "so keep it on a private address or behind a login.")
     config = nbgrader_config(root, **course_directory)
     if not sandbox:
         config.SandboxedExecute.sandbox = "none"
@@ -438,13 +509,16 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
                 outcomes[sub.key] = {"status": "malformed", "reason": sub.problem}
                 continue
             previous = state.get(sub.key, {})
-            if not force and previous.get("sha256") == sub.digest and previous.get("status") == "graded":
+            # An unchanged submission keeps its outcome: graded, or one the grader could not process on a host
+            # that passed its own check (--force tries again); a host's fault is always retried.
+            if not force and previous.get("sha256") == sub.digest and previous.get("status") in ("graded",
+                                                                                                 "unprocessable"):
                 outcomes[sub.key] = previous
             else:
                 pending.append(sub)
 
         # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
-        with dask_client(workers, scheduler, verbose) if pending else contextlib.nullcontext() as client:
+        with dask_client(workers, scheduler, verbose, dashboard) if pending else contextlib.nullcontext() as client:
             if gpu and pending and not any(w.get("resources", {}).get("GPU")
                                            for w in client.scheduler_info()["workers"].values()):
                 raise UserError("no Dask worker offers a GPU; start workers with `dask worker ... --resources GPU=1`.")
@@ -467,9 +541,15 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
                         if not known_before:
                             _forget(api, sub)
                         outcome = {"status": "host-fault", "reason": run.host_fault, "sha256": sub.digest}
-                    elif not result["success"]:
-                        _zero_row(api, sub)
-                        outcome = {"status": "failed", "reason": nbgrader_failure(result), "sha256": sub.digest}
+                    elif run.unprocessable or not result["success"]:
+                        # The host was sound (it passed its own check) or nbgrader itself failed on this
+                        # notebook: the submission's outcome, flagged, with no score (never a zero).
+                        if not known_before:
+                            _forget(api, sub)
+                        why = run.unprocessable or f"nbgrader failed on it ({nbgrader_failure(result)})"
+                        outcome = {"status": "unprocessable", "reason": f"{UNPROCESSABLE}: {why}",
+                                   "flags": [f"{UNPROCESSABLE}; look at it, then regrade it with --force"],
+                                   "notes": sub.notes, "sha256": sub.digest}
                     else:
                         outcome = _outcome(api, sub, root)
                     outcomes[sub.key] = outcome
@@ -489,7 +569,7 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
 
     outcomes = dict(sorted(outcomes.items()))
     state_path.write_text(json.dumps(outcomes, indent=1))
-    export_csv(api, root / "grades.csv")
+    export_csv(api, root / "grades.csv", root)
     if dispatcher is not None:
         (root / "grade-all-hosts.json").write_text(json.dumps(dispatcher.references(), indent=1))
     return outcomes
@@ -526,6 +606,8 @@ def format_outcomes(outcomes):
             lines.append(f"  {key:<40} {outcome['score']:g} / {outcome['max_score']:g}{late}{extra}")
         elif outcome["status"] == "host-fault":
             lines.append(f"  {key:<40} HOST FAULT, no score saved (regraded on the next run): {outcome['reason']}")
+        elif outcome["status"] == "unprocessable":
+            lines.append(f"  {key:<40} NO SCORE, flagged for you: {outcome['reason']}")
         else:
             lines.append(f"  {key:<40} {outcome['status'].upper()}: {outcome['reason']}")
     graded = sum(o["status"] == "graded" for o in outcomes.values())

@@ -12,6 +12,8 @@ the ones SaveAutoGrades writes, read back from that gradebook.
 
 A fault of the host (no jail, no data, a reference short of full marks, a
 scorer that could not start) saves no score: `HostFaultError`, exit status 3.
+A run that failed on a host that then passed its own check saves no score
+either: `UnprocessableError`, exit status 4.
 """
 
 import contextlib
@@ -46,6 +48,12 @@ class HostFaultError(UserError):
     """The grading host failed: nothing was saved as a score."""
 
     exit_status = 3
+
+
+class UnprocessableError(UserError):
+    """The grader could not process the notebook on a host that then passed its own check: no score."""
+
+    exit_status = 4
 
 
 def guess_assignment(path, solutions=SOLUTIONS):
@@ -134,6 +142,9 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
         result = autograde_one(settings, assignment_id, STUDENT, [run, *GRADEBOOK], verbose)
         if run.host_fault:
             raise HostFaultError(f"the grading host failed: {run.host_fault}; no score was saved.")
+        if run.unprocessable:
+            raise UnprocessableError(f"the grader could not process {notebook.name}: {run.unprocessable}; this host "
+                                     "then passed its own check, so no score was saved and the notebook needs a look.")
         if not result.get("success"):
             raise GradingFailed(f"nbgrader could not grade {notebook.name}: {nbgrader_failure(result)}")
         autograded_path = root / "autograded" / STUDENT / assignment_id / f"{assignment_id}.ipynb"

@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import UserError, kit
 from .cli import COURSE_VARIABLE
 from .course import PROJECT_ROOT, course_settings, nbgrader_config
-from .lab import course_config_file, server_root
+from .lab import course_config_file, instructor_server_files, server_root
 from ..validate import SERVER_EXTENSIONS
 from .steps import SECRET_FILE
 
@@ -157,7 +157,9 @@ def make_exchange(hub):
     """``exchange/`` (1777) and the course's own folder in it, owned by the course, with nbgrader's modes.
 
     Made here, as root, before anyone logs in, so that no student can take
-    the course's name in the shared exchange first.
+    the course's name in the shared exchange first. ``inbound/`` is nbgrader's
+    2733 plus the sticky bit: every student writes in it, and without the bit
+    one could rename or remove a classmate's submission folder.
     """
     owner = hub.course.stat().st_uid
     group = grp.getgrnam(hub.instructors_group).gr_gid
@@ -165,7 +167,7 @@ def make_exchange(hub):
     os.chown(hub.exchange, 0, 0)
     os.chmod(hub.exchange, 0o1777)  # nbgrader wants it writable by all; sticky: no one renames another's folder
     course = hub.course_exchange
-    for path, mode in ((course, 0o2755), (course / "outbound", 0o2755), (course / "inbound", 0o2733),
+    for path, mode in ((course, 0o2755), (course / "outbound", 0o2755), (course / "inbound", 0o3733),
                        (course / "feedback", 0o2711)):
         if path.is_symlink() or path.exists() and (not path.is_dir() or path.stat().st_uid not in (0, owner)):
             raise UserError(f"{path} was made by someone else ({path.lstat().st_uid}) before the hub; remove it, "
@@ -209,6 +211,8 @@ def instructor_nbgrader_config(hub, course_config):
         f"c.Exchange.root = {str(hub.exchange)!r}",
         "# Only plain files and folders the student owns, timed by the exchange (autograder/grader/collect.py).",
         'c.ExchangeFactory.collect = "autograder.grader.collect.SafeCollect"',
+        "# Release keeps inbound/ sticky: no student renames another's submission (autograder/course_exchange.py).",
+        'c.ExchangeFactory.release_assignment = "autograder.course_exchange.StickyInboundRelease"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -261,6 +265,12 @@ def pre_spawn_hook(spawner):
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+# Grading started by an instructor runs with the course's limits: her server starts inside the control groups
+# the hub delegates to the course (cgroup v2; '' with v1, where no move needs it).
+c.JupyterHub.spawner_class = "autograder.grader.hub_spawner.CourseSpawner"
+c.CourseSpawner.members = INSTRUCTORS
+c.CourseSpawner.server_group = {server_group!r}
 {extra}'''
 
 
@@ -328,11 +338,72 @@ def dask_tls_environment(path):
     return env
 
 
+def grading_control_groups(hub):
+    """The control-group subtree the course's grading runs in, delegated to its instructors; its path below
+    each hierarchy's root, or '' where the host has no control groups to delegate.
+
+    An instructor grades from her own terminal (`grade-all`) or from Formgrader, as herself: an ordinary
+    user, who could make no control group, so her jails had rlimits only (600 processes from one cell, no
+    CPU share). As root, the hub makes ``autograder-hub-<course>`` in each hierarchy (memory, pids, cpu;
+    or the unified one) and gives it to the course's owner and instructors' group, as cgroup v2's
+    delegation model does (the folder and its cgroup.procs, cgroup.subtree_control and cgroup.threads).
+    The kit's jails then make their groups, with the course's limits, under it (`ControlGroups`, through
+    AUTOGRADER_CGROUP). With cgroup v2 a process may only be moved between groups it can write the
+    common ancestor of, so the instructors' servers start inside it (`hub_spawner.CourseSpawner`)."""
+    from ..sandbox import ControlGroups
+
+    name = f"autograder-hub-{hub.course_id}"
+    owner, group = hub.course.stat().st_uid, grp.getgrnam(hub.instructors_group).gr_gid
+    unified = ControlGroups.ROOT / "cgroup.controllers"
+    if unified.is_file():
+        folders = [ControlGroups.ROOT / name]
+        wanted = [c for c in ControlGroups.V2_CONTROLLERS if c in unified.read_text().split()]
+        try:
+            (ControlGroups.ROOT / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
+        except OSError:
+            return ""
+    else:
+        folders = [ControlGroups.ROOT / c / name for c in ControlGroups.V1_CONTROLLERS
+                   if (ControlGroups.ROOT / c).is_dir()]
+    try:
+        for folder in folders:
+            folder.mkdir(exist_ok=True)
+            for path in [folder, *[folder / f for f in ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads",
+                                                        "tasks")]]:
+                if path.exists():
+                    os.chown(path, owner, group)
+                    os.chmod(path, 0o775 if path == folder else 0o664)
+        if unified.is_file():
+            servers = folders[0] / "servers"
+            servers.mkdir(exist_ok=True)
+            os.chown(servers, owner, group)
+            os.chmod(servers, 0o775)
+            (folders[0] / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
+    except OSError:
+        return ""
+    return name
+
+
+def server_control_group(instructor_env):
+    """The cgroup.procs the instructors' servers start in (cgroup v2, a subtree delegated), else ''."""
+    from ..sandbox import ControlGroups
+
+    delegated = instructor_env.get(ControlGroups.PARENT_VARIABLE)
+    servers = ControlGroups.ROOT / str(delegated) / "servers" / "cgroup.procs"
+    return str(servers) if delegated and (ControlGroups.ROOT / "cgroup.controllers").is_file() and servers.exists() \
+        else ""
+
+
 def instructor_environment(hub):
     """What an instructor's server and terminals run with: this project's Python, the course's nbgrader,
-    Dask over TLS."""
+    Dask over TLS, and the control groups grading runs in."""
+    from ..sandbox import ControlGroups
+
     env = {"PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}", "JUPYTER_CONFIG_PATH": str(hub.instructor_config),
            "TF_CPP_MIN_LOG_LEVEL": "3", COURSE_VARIABLE: str(hub.course), **dask_tls_environment(dask_tls(hub))}
+    groups = grading_control_groups(hub)
+    if groups:
+        env[ControlGroups.PARENT_VARIABLE] = groups
     if os.environ.get("AUTOGRADER_DATA_DIR"):
         env["AUTOGRADER_DATA_DIR"] = os.environ["AUTOGRADER_DATA_DIR"]
     return env
@@ -348,7 +419,8 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
     """The students', the instructors' and the hub's configuration; returns the hub's, and the shared password."""
     course_config = course_config_file(hub.course, hub.instructor_config)
     hand_back(hub, [course_config, hub.course / SECRET_FILE])
-    for folder in (hub.student_config, hub.instructor_config, hub.student_config / "labconfig"):
+    for folder in (hub.student_config, hub.instructor_config, hub.student_config / "labconfig",
+                   hub.instructor_config / "jupyter_server_config.d"):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o755)
     hub.state.mkdir(parents=True, exist_ok=True)
@@ -363,10 +435,12 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
         hub.student_config / "labconfig" / "page_config.json": json.dumps(
             {"disabledExtensions": {name: True for name in STUDENT_LAB_PLUGINS_OFF}}, indent=1),
         hub.instructor_config / "nbgrader_config.py": instructor_nbgrader_config(hub, course_config),
-        # JupyterHub's servers forbid all framing; Formgrader is a frame of the instructor's own Lab.
-        hub.instructor_config / "jupyter_server_config.json": json.dumps(
-            {"ServerApp": {"tornado_settings": {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}},
-                           "jpserver_extensions": SERVER_EXTENSIONS, "terminado_settings": TERMINAL}}, indent=1),
+        # JupyterHub's servers forbid all framing; Formgrader is a frame of the instructor's own Lab. The
+        # policy of Formgrader's pages is added to this one per response (autograder/grader/formgrader_csp.py),
+        # and jupyter_server adds "sandbox allow-scripts" to it for what /files/ serves (feedback pages).
+        **{hub.instructor_config / relative: text for relative, text in instructor_server_files(
+            tornado_settings={"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}},
+            terminado_settings=TERMINAL).items()},
     }
     for path, text in files.items():
         path.write_text(text)
@@ -384,7 +458,7 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
         instructors=hub.instructors, students=hub.students,
         instructor_singleuser=str(bin_dir / "jupyterhub-singleuser"), server_root=str(server_root(hub.course)),
         instructor_env=instructor_env, student_singleuser=str(hub.student_env / "bin" / "jupyterhub-singleuser"),
-        student_env=student_env, extra=extra)
+        student_env=student_env, server_group=server_control_group(instructor_env), extra=extra)
     path = hub.state / "jupyterhub_config.py"
     path.write_text(text)
     os.chmod(path, 0o600)
@@ -405,6 +479,10 @@ def open_hub(root, hub_dir=DEFAULT_HUB_DIR, ip="127.0.0.1", port=8000, authentic
     check_host(hub)
     make_exchange(hub)
     config_path, password = write_configs(hub, ip, port, authenticator, extra_config)
+    if not grading_control_groups(hub):
+        print("autograder: this host has no control groups to delegate to the course, so grading that the "
+              "instructors start has rlimits only (no process limit, no fair CPU share); see the README.",
+              file=sys.stderr, flush=True)
     login = f" (password {password})" if password else ""
     print(f"autograder: JupyterHub for {hub.course_id} at http://{ip}:{port}/; log in as "
           f"{', '.join(sorted(hub.instructors))} (instructors) or {', '.join(sorted(hub.students))} "

@@ -142,19 +142,21 @@ def cache_path(payload):
     """Where this host keeps its verdict on ``payload``: one file per host and version."""
     from .. import host
 
+    from .course import private_cache
+
     settings = ReferenceRun(config=_config(payload.config))
-    folder = Path(settings.cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                  / "autograder" / "reference")
+    folder = Path(settings.cache_dir) if settings.cache_dir else private_cache("reference")
     versions = json.dumps(host.versions(), sort_keys=True)
     key = hashlib.sha256(f"{socket.gethostname()}\0{kit.package_digest()}\0{versions}\0{payload.digest()}"
                          .encode()).hexdigest()[:24]
     return folder / f"{payload.assignment}-{key}.json"
 
 
-def reference(payload):
-    """The verdict of this host on the reference ``payload``: cached, else run now (a Dask task too)."""
+def reference(payload, fresh=False):
+    """The verdict of this host on the reference ``payload``: cached, else run now (a Dask task too).
+    ``fresh``: run it now whatever the cache holds (the host checking itself after a failed run)."""
     path = cache_path(payload)
-    if path.is_file():
+    if path.is_file() and not fresh:
         try:
             return asdict(Verdict(**json.loads(path.read_text())))
         except (ValueError, TypeError):
@@ -168,7 +170,7 @@ def reference(payload):
     return asdict(verdict)
 
 
-def check_here(config, assignment_id, timeout):
+def check_here(config, assignment_id, timeout, fresh=False):
     """This host's verdict on ``assignment_id`` (for `autograder grade`)."""
-    return Verdict(**reference(reference_payload(config, assignment_id, timeout)))
+    return Verdict(**reference(reference_payload(config, assignment_id, timeout), fresh=fresh))
 

@@ -27,6 +27,7 @@ from traitlets import Integer, Unicode, default
 
 from ..grading_run import HOST, Collection, HostFault, Plan, Record, Verdict
 from ..hidden_regions import Markers
+from ..sandbox import cpu_cores
 from .trusted import HIDDEN_FAILED, ScoringTooSlow, export_code, plan, score_in_fresh_process
 
 SECRET_FILE = ".autograder-secret"
@@ -119,7 +120,8 @@ class ScoreHiddenTests(NbGraderPreprocessor):
             verdicts, record.scoring_peak_bytes = score_in_fresh_process(
                 {g: asdict(p) for g, p in record.plans.items()}, record.folders.kept, record.settings,
                 self.timeout, self.memory_limit, self.log,
-                jail=self.config.get("SandboxedExecute", {}).get("sandbox", "auto"))
+                jail=self.config.get("SandboxedExecute", {}).get("sandbox", "auto"),
+                cpu_cores=cpu_cores(self.config.get("SandboxedExecute", {}).get("cpu_share", 0)))
         except HostFault as e:
             record.set_fault(HOST, str(e))
             return nb, resources

@@ -502,7 +502,8 @@ SCORER_START = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
                 "from autograder.grader.trusted import main; main()")
 
 
-def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap"):
+def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap",
+                           cpu_cores=None):
     """``({grade_id: verdict dict}, peak bytes)`` from a fresh scoring process in the jail.
 
     ``plans`` maps grade_id to `Plan`-like dicts (block, seed, folder, where),
@@ -529,7 +530,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         readable = scoring_readable(kept, settings, package)
         sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
                           env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
-                                                           disk_bytes=256 * 2**20))
+                                                           disk_bytes=256 * 2**20, cpu_cores=cpu_cores))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
         command = [sys.executable, "-I", "-c", SCORER_START, str(package), str(job), str(result)]
         try:
@@ -537,7 +538,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
                 done = subprocess.run(command, env={**sandbox.environment(), "HOME": str(root / "tmp"),
                                                     "TMPDIR": str(root / "tmp")},
                                       capture_output=True, text=True, errors="replace", timeout=timeout,
-                                      cwd=job.parent)
+                                      cwd=job.parent, preexec_fn=_own_memory_bound)
             else:
                 done = sandbox.run(command, timeout)
         except subprocess.TimeoutExpired as e:
@@ -559,6 +560,14 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
             raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
         answer = json.loads(result.read_text())
         return answer["verdicts"], answer["peak_bytes"]
+
+
+def _own_memory_bound():
+    """An unjailed scoring process drops the grading process's own heap bound (`worker.bound_own_memory`)."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
 
 
 def scoring_package(dest):

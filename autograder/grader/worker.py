@@ -11,6 +11,14 @@ the worksheet's reference solution and keeps the verdict on the host.
 
 Runners (`LocalRunner` here, grade-all's Dask dispatcher) put a payload
 through `execute` from inside nbgrader's Autograde pass (`pipeline.GradingRun`).
+
+A run that fails in a way the kit did not foresee (the grading process
+dies or runs past its limit, its record blames the host, the Dask task
+fails) is not taken as the host's word: `settle` has the host check itself
+again with a fresh reference run. A host that passes keeps grading, and the
+outcome is the submission's: "the grader could not process this notebook"
+(`Unprocessable`: no score, flagged). Only a host that fails its own check
+is at fault (`HostFault`) and takes no more work.
 """
 
 import io
@@ -23,14 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import host
-from ..grading_run import HostFault
+from ..grading_run import HOST, HostFault, Record, Unprocessable
 from ..safe_files import copy_tree, regular_files
-from ..sandbox import jail_problem
+from ..sandbox import ControlGroups, jail_problem
 
 MAX_UNPACKED_BYTES = 2 * 2**30
 
@@ -80,6 +89,7 @@ class Answer:
     notebook: str | None = None
     error: str = ""  # why there is no notebook
     host_fault: str = ""  # the host's reason: nothing may be saved
+    unprocessable: str = ""  # the run failed, then the host passed its own check: the submission's, no score
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -154,8 +164,12 @@ def execute(payload):
         command = [sys.executable, "-I", "-m", "autograder.grader.worker", str(job), str(out)]
         # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
         prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+        # The control groups of its jails carry a name of this run's, so that what a grading process killed
+        # for its time leaves behind is removed with it.
+        groups = f"autograder-{uuid.uuid4().hex[:8]}-"
         proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                errors="replace", start_new_session=True, cwd=tmp)
+                                errors="replace", start_new_session=True, cwd=tmp,
+                                env={**os.environ, ControlGroups.PREFIX_VARIABLE: groups})
         try:
             _, err = proc.communicate(timeout=payload.timeout)
         except subprocess.TimeoutExpired:
@@ -163,6 +177,8 @@ def execute(payload):
             proc.communicate()
             answer.host_fault = f"grading took over {payload.timeout:g} s on {answer.host} and was stopped"
             return answer
+        finally:
+            ControlGroups.remove_leftovers(groups)
         if config.get("SandboxedExecute", {}).get("show_kernel_output"):
             sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
         if proc.returncode != 0 or not out.is_file():
@@ -175,6 +191,19 @@ def execute(payload):
     return answer
 
 
+def bound_own_memory(config):
+    """This grading process's heap is bounded (soft RLIMIT_DATA): a kernel's flood of frames, each under
+    the socket's cap, ends this process (a run the host then settles), never the host's memory."""
+    import resource
+
+    from ..pipeline import GradingRun
+
+    limit = GradingRun(config=config).grader_memory_limit
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if limit and (hard == resource.RLIM_INFINITY or limit <= hard):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
 def execute_job(job_file, out_file):
     """In the child process: the course's execution steps over the unpacked notebook."""
     import nbformat
@@ -185,16 +214,54 @@ def execute_job(job_file, out_file):
 
     job = json.loads(Path(job_file).read_text())
     config = Config(job["config"])
+    bound_own_memory(config)
     nb = nbformat.reads(job["notebook"], as_version=4)
     resources = {"metadata": {"path": job["path"]}, "unique_key": job["unique_key"], "nbgrader": job["nbgrader"]}
     nb, _ = run_steps(nb, resources, build_steps(execution_steps(config), config=config))
     Path(out_file).write_text(nbformat.writes(nb))
 
 
+def claimed_host_fault(answer):
+    """Why ``answer`` says the host failed the run, or '': no notebook came back, or its record blames the host."""
+    if answer.host_fault or answer.notebook is None:
+        return answer.host_fault or answer.error or "the grading host returned nothing"
+    try:
+        metadata = json.loads(answer.notebook).get("metadata", {}).get("autograder")
+        fault = Record.from_metadata(metadata).fault
+    except (ValueError, TypeError, AttributeError) as e:
+        return f"the grading process returned an unreadable notebook ({type(e).__name__})"
+    return fault.reason if fault is not None and fault.owner == HOST else ""
+
+
+def settle(answer, check_host):
+    """``answer``, with a failure that blames the host settled by evidence about the host.
+
+    ``check_host()`` runs the worksheet's reference solution again on that
+    host, uncached, and returns its `reference.Verdict`. A host that passes
+    was sound: the failure was this submission's (`Answer.unprocessable`).
+    """
+    claimed = claimed_host_fault(answer)
+    if not claimed:
+        return answer
+    try:
+        verdict = check_host()
+        ok, problem = verdict.ok, verdict.problem
+    except Exception as e:  # the check could not even run: that is about the host
+        ok, problem = False, f"its own check failed ({type(e).__name__}: {str(e)[:200]})"
+    if ok:
+        answer.unprocessable, answer.host_fault, answer.notebook = claimed, "", None
+    else:
+        answer.host_fault = f"{claimed}; then {problem}"
+    return answer
+
+
 def executed_notebook(answer):
-    """The executed notebook of an `Answer`, with the host that ran it; raises HostFault for the host's faults."""
+    """The executed notebook of an `Answer`, with the host that ran it; raises HostFault for the host's faults,
+    Unprocessable for a run the host could not finish on a submission although it passed its own check."""
     import nbformat
 
+    if answer.unprocessable:
+        raise Unprocessable(answer.unprocessable)
     if answer.host_fault:
         raise HostFault(answer.host_fault)
     if answer.notebook is None:
@@ -211,7 +278,11 @@ class LocalRunner:
         self.config, self.timeout = config, timeout
 
     def run(self, nb, resources):
-        return executed_notebook(execute(Payload.of(nb, resources, self.config, self.timeout))), resources
+        from .reference import check_here
+
+        payload = Payload.of(nb, resources, self.config, self.timeout)
+        answer = settle(execute(payload), lambda: check_here(self.config, payload.assignment, self.timeout, fresh=True))
+        return executed_notebook(answer), resources
 
 
 if __name__ == "__main__":
