@@ -2,7 +2,9 @@
 
 Loading it has no side effect: it writes no file and changes no environment
 variable. The whole of it travels to grade-all's workers, `autograder check`
-and Validate read it too, and the student kit carries a copy.
+and Validate read it too, and the student kit carries a copy: it is public to
+the students, so it holds no secret (the kit refuses one that sets
+`PlanHiddenTests.secret` or a gradebook URL with a password).
 """
 
 from pathlib import Path

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import UserError, kit
 from .datasets import download
+from .grading_run import terminal_text
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
 GRADER_VERBS = ("release", "publish", "grade", "grade-all", "feedback", "demo", "export-otter", "lab", "hub")
@@ -129,7 +130,7 @@ def run(argv=None):
     try:
         return _dispatch(args)
     except (UserError, download.DatasetError) as e:
-        print(f"autograder: {e}", file=sys.stderr)
+        print(f"autograder: {terminal_text(e)}", file=sys.stderr)
         return getattr(e, "exit_status", 2)
 
 

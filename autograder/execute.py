@@ -47,6 +47,7 @@ from .hidden_regions import Markers
 from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, cpu_cores, jail_problem
 
 NOT_RUN = "NotRun"
+OUTPUT_OVERHEAD = 100  # bytes an output takes in the notebook's JSON beside its data
 
 
 class SandboxedExecute(Execute):
@@ -339,6 +340,17 @@ class SandboxedExecute(Execute):
 
     # --- output caps --------------------------------------------------------
 
+    def _update_display_id(self, display_id, msg):
+        """nbclient puts an update's data into every earlier output with its display id, never through
+        `output`: the caps apply to it too, once for each output it would fill (red team: twenty small
+        outputs, then one 30 MB update, made a 629 MB notebook). An update over them is dropped."""
+        targets = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        size = _message_size(msg) * targets
+        if targets and (size > self.max_cell_output or self._notebook_bytes + size > self.max_notebook_output):
+            return
+        self._notebook_bytes += size
+        super()._update_display_id(display_id, msg)
+
     def output(self, outs, msg, display_id, cell_index):
         size = _message_size(msg)
         cell_bytes = sum(_output_size(o) for o in outs)
@@ -358,8 +370,9 @@ class SandboxedExecute(Execute):
 
 def _output_size(output):
     if output.get("output_type") == "stream":
-        return len(output.get("text", ""))
-    return sum(len(str(v)) for v in output.get("data", {}).values()) + len(str(output.get("evalue", "")))
+        return OUTPUT_OVERHEAD + len(output.get("text", ""))
+    return OUTPUT_OVERHEAD + sum(len(str(v)) for v in output.get("data", {}).values()) + \
+        len(str(output.get("evalue", "")))
 
 
 def _message_size(msg):
@@ -370,7 +383,8 @@ def _message_size(msg):
         return 0
     data = content.get("data")
     traceback = content.get("traceback")
-    return sum(len(str(part)) for part in (
+    # At least what the output costs the notebook with no data at all: 40,000 empty outputs still cost.
+    return OUTPUT_OVERHEAD + sum(len(str(part)) for part in (
         content.get("text", ""), content.get("evalue", ""),
         *(data.values() if isinstance(data, dict) else ()), *(traceback if isinstance(traceback, list) else ())))
 

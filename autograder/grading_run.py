@@ -332,10 +332,18 @@ def report(nb, scores=None):
     }
 
 
+def terminal_text(text):
+    """``text`` with every control or invisible character but newlines and tabs shown as its escape: a
+    student's error message must not move the instructor's cursor, clear her screen, retitle her terminal
+    or write her clipboard (ANSI and OSC sequences; red team)."""
+    return "".join(ch if ch in "\n\t" or ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
 def wrap(text, width=100):
-    """Long one-line messages broken at spaces, for terminals and feedback pages alike."""
+    """Long one-line messages broken at spaces, for terminals and feedback pages alike; control characters
+    shown as escapes (`terminal_text`)."""
     import textwrap
 
     return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
-                     for line in str(text).splitlines())
+                     for line in terminal_text(text).splitlines())
 

@@ -39,8 +39,23 @@ def files(grader=False):
     from .course_config import CHECKOUT_CONFIG, KIT_COPY
 
     if not KIT_COPY.is_file() and CHECKOUT_CONFIG.is_file():  # the course's configuration, for `check`
+        refuse_secrets(CHECKOUT_CONFIG)
         found.append((KIT_COPY.name, CHECKOUT_CONFIG))
     return found
+
+
+def refuse_secrets(config_file):
+    """The kit carries the course's configuration to every student (and graded kernels read its copy in
+    /tmp): one that holds a secret is refused, in one sentence, before it travels (red team)."""
+    from . import UserError
+    from .course_config import load
+
+    config = load(config_file)
+    url = str(config.get("CourseDirectory", {}).get("db_url", ""))
+    if "secret" in config.get("PlanHiddenTests", {}) or ("@" in url and ":" in url.split("//", 1)[-1].split("@")[0]):
+        raise UserError(f"{config_file} holds a secret (PlanHiddenTests.secret, or a password in the gradebook's "
+                        "URL), and the student kit carries that file to every student; keep the course's secret in "
+                        ".autograder-secret and the password in the environment.")
 
 
 def build_tree(dest, grader=False):

@@ -15,20 +15,20 @@ second (`AUTOGRADE`) is `GradingRun`, then nbgrader's gradebook steps:
 2. SaveAutoGrades, AssignLatePenalties, CheckCellMetadata - the gradebook; then MakeInert -
    the student's markdown and outputs made inert for whoever views them.
 
-`nbgrader autograde` and `autograder grade` run it all in one process.
-`grade-all` runs the same Autograde pass once per submission in the
-coordinating process, where `GradingRun`'s runner sends the execution steps
-to a Dask worker and waits for the executed notebook. `autograder check` and
+`nbgrader autograde`, Formgrader's Autograde and `autograder grade` run the
+execution steps in a child process (`worker.LocalRunner`): its heap is
+bounded, and a failure it did not foresee is settled by evidence about the
+host (`worker.settle`). `grade-all` runs the same Autograde pass once per
+submission in the coordinating process, where `GradingRun`'s runner sends
+the execution steps to a Dask worker and waits for the executed notebook. `autograder check` and
 JupyterLab's Validate run the execution steps a student's laptop can run
 (`check_steps`): hidden tests out first, no grader-only step.
 """
 
-import socket
-
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Any, Integer, List
+from traitlets import Any, Float, Integer, List
 
-from .grading_run import HOST, HostFault, Record, Unprocessable, build_steps, run_steps
+from .grading_run import HOST, HostFault, Record, Unprocessable
 
 SANITIZE = [
     "nbgrader.preprocessors.ClearOutput",
@@ -74,7 +74,10 @@ class GradingRun(NbGraderPreprocessor):
     steps = List(EXECUTION, help="The execution steps of a grading run, in order (dotted class names)."
                  ).tag(config=True)
     runner = Any(None, allow_none=True,
-                 help="Runs the steps elsewhere (a child process, grade-all's Dask dispatcher); None: here.")
+                 help="Runs the steps: grade-all's Dask dispatcher; None: a child process here (`worker.LocalRunner`), "
+                      "whose heap is bounded and whose failures the host settles.")
+    timeout = Float(3600, help="Seconds the child process of a run may take, the host's own check included."
+                    ).tag(config=True)
     grader_memory_limit = Integer(2 * 2**30, help="Bytes of heap the grading process itself may take (RLIMIT_DATA, "
                                                   "soft): what a kernel sends it can never take the host's memory."
                                   ).tag(config=True)
@@ -96,28 +99,12 @@ class GradingRun(NbGraderPreprocessor):
         return nb, resources
 
     def _run(self, nb, resources):
-        if self.runner is not None:
-            return self.runner.run(nb, resources)
-        try:
-            nb, resources = run_steps(nb, resources, build_steps(self.steps, self))
-            fault = Record.from_metadata(nb.metadata.get("autograder")).fault
-            claimed = fault.reason if fault is not None and fault.owner == HOST else ""
-        except HostFault as e:
-            claimed = str(e)
-        except Exception as e:  # the grader's own code failed here: the host checks itself before blaming either
-            claimed = f"the grader failed on {socket.gethostname()} ({type(e).__name__}: {str(e).strip()[:300]})"
-        if claimed:
-            self._settle_here(claimed, resources)
-        return nb, resources
+        runner = self.runner
+        if runner is None:  # nbgrader autograde, Formgrader's Autograde: a child process here, as `grade` does
+            from .grader.worker import LocalRunner
 
-    def _settle_here(self, claimed, resources):
-        """In-process runs (nbgrader autograde, Formgrader's Autograde): the host checks itself here."""
-        from .grader.reference import check_here
-        from .grader.worker import Answer, executed_notebook, settle
-
-        answer = settle(Answer(socket.gethostname(), "", host_fault=claimed),
-                        lambda: check_here(self.config, resources["nbgrader"]["assignment"], 3600, fresh=True))
-        executed_notebook(answer)  # raises HostFault or Unprocessable
+            runner = LocalRunner(self.config, self.timeout)
+        return runner.run(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
         return cell, resources

@@ -381,6 +381,18 @@ for _ in range(10):
                    parent=k.get_parent("shell"), buffers=[frame] * 40)
 """
 
+DISPLAY_UPDATE = """
+# Twenty small outputs, then one 30 MB update of them all: nbclient copies an update into every output with its
+# display id, past the cap on what a cell keeps (red team: a 629 MB notebook, and 3.2 GB to write its feedback).
+from IPython.display import display
+for _ in range(20):
+    display({"text/plain": "small"}, raw=True, display_id="X")
+k = get_ipython().kernel
+k.session.send(k.iopub_socket, "update_display_data",
+               {"data": {"text/plain": "y" * (30 * 2**20)}, "metadata": {}, "transient": {"display_id": "X"}},
+               parent=k.get_parent("shell"))
+"""
+
 SPARSE_EXPORTS = """
 # Sparse files where the grader collects exports: 6 GB that take no room in the jail, and that the grader
 # copied in full into its own folder, outside any quota.
@@ -573,6 +585,9 @@ def tiny_cases():
              lambda: with_cells(student_version(tiny_solution()), FRAME_FLOOD, at=3),
              {"test_answer": 1, "test_double": 0}, fault="sent the grader more than it reads",
              category="the class: the grader's own memory", max_grader_bytes=int(1.3 * 2**30)),
+        Case("one display update for twenty outputs", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), DISPLAY_UPDATE, at=1), FULL,
+             category="the class: the grader's own memory", max_grader_bytes=400 * 2**20),
         Case("sparse files where the grader collects exports", "tiny",
              lambda: with_cells(student_version(tiny_solution()), SPARSE_EXPORTS, at=1), ZERO, fault="to disk",
              category="the class: the grader's own disk"),

@@ -232,3 +232,21 @@ def test_honest_arrays_load_exactly_as_saved(tmp_path, value):
     loaded = artifacts.load_array(tmp_path, "y.npy", "`y`")
     assert loaded.dtype == np.asarray(value).dtype and loaded.shape == np.shape(value)
     np.testing.assert_array_equal(loaded, value)
+
+
+def test_what_one_scoring_process_reads_is_bounded_in_all(tmp_path):
+    """Red team: a function returning 512 MB on each of the grader's 7 inputs filled the scoring process's 4 GiB;
+    the run failed as no one's, and the wrong answers got no score instead of a zero."""
+    import numpy as np
+
+    from autograder.checks import CheckFailed
+    from autograder.grader.artifacts import ReadBudget, load_array
+
+    for i in range(3):
+        np.save(tmp_path / f"{i}.npy", np.zeros(80_000))  # 640 KB each
+    with ReadBudget(1_500_000):
+        load_array(tmp_path, "0.npy", "`r0`")
+        load_array(tmp_path, "1.npy", "`r1`")
+        with pytest.raises(CheckFailed, match="over 1.43051 MB in all|over the"):
+            load_array(tmp_path, "2.npy", "`r2`")
+    assert load_array(tmp_path, "2.npy", "`r2`").shape == (80_000,)  # no budget outside a scoring process

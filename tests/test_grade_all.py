@@ -480,8 +480,9 @@ def test_nbgrader_export_writes_no_score_where_none_was_saved_and_no_formula(tmp
 
     run_nbgrader(api.generate_assignment("tiny", force=True), "generate_assignment")
     with api.gradebook as gb:
-        for student in ("ann", "bo", "cal"):
+        for student in ("ann", "bo", "cal", "dee"):
             gb.update_or_create_student(student, first_name="=HYPERLINK(\"http://x\")" if student == "bo" else "")
+        gb.update_or_create_submission("tiny", "dee")  # as nbgrader autograde leaves it when it fails: no score
     (course / "grade-all.json").write_text(json.dumps({
         "ann/tiny": {"status": "host-fault", "reason": "the grading host failed, then failed its own check"},
         "bo/tiny": {"status": "unprocessable", "reason": "the grader could not process this notebook: x, y"}}))
@@ -491,6 +492,7 @@ def test_nbgrader_export_writes_no_score_where_none_was_saved_and_no_formula(tmp
     assert done.returncode == 0, done.stderr
     rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
     assert {s: (r["score"], r["status"]) for s, r in rows.items()} == {
-        "ann": ("", "host fault"), "bo": ("", "could not process"), "cal": ("", "not submitted")}
+        "ann": ("", "host fault"), "bo": ("", "could not process"), "cal": ("", "not submitted"),
+        "dee": ("", "no score saved")}
     assert rows["bo"]["reason"] == "the grader could not process this notebook: x, y"
     assert rows["bo"]["first_name"] == "'=HYPERLINK(\"http://x\")"

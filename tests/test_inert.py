@@ -34,6 +34,8 @@ A **readable** answer, with `code` and a [fine link](https://example.org/docs).
 <details open ontoggle="{JS}"><summary>more</summary></details>
 <style>body {{ display: none }}</style><p style="position:fixed;top:0;color:red">overlay</p>
 <b id="statusmessage">clobber</b>
+[files link](files/javascript:alert(1)) <a href="/files/javascript:alert(2)">raw files link</a>
+![files image](files/javascript:alert(3)) [entity](files/javascript&#58;alert(4)) [space](files/ javascript:alert(5))
 """
 INSTRUCTOR_MARKDOWN = """# Worksheet
 
@@ -251,6 +253,9 @@ def test_an_unchanged_instructor_cell_keeps_its_bytes_and_its_checksum():
     ("vbscript:x", False, False), ("data:text/html,<script>", False, False), ("data:image/png;base64,AA", False, False),
     ("data:image/png;base64,AA", True, True), ("data:image/svg+xml;base64,AA", True, False),
     ("file:///etc/passwd", False, False),
+    # nbgrader's templates strip a "files/" prefix after rendering (red team: these came out javascript:)
+    ("files/javascript:alert(1)", False, False), ("/files/javascript:x", False, False),
+    ("files/ javascript:x", False, False), ("files/figures/a.png", True, True), ("files/files/javascript:x", False, True),
 ])
 def test_urls(url, image, allowed):
     assert inert.url_allowed(url, image) is allowed

@@ -95,3 +95,20 @@ def test_check_on_an_untouched_release_names_the_empty_answer_cell(tmp_path, cap
         "        the answer cell above (2. Doubling) was not filled in",
     ]
     assert "NameError" not in out and "Visible tests: 0 / 3 points." in out
+
+
+def test_a_students_text_cannot_drive_the_instructors_terminal():
+    """Red team: an answer cell raising ValueError("\\x1b]0;PWNED\\x07\\x1b]52;c;...\\x07\\x1b[2J\\x1b[Hfake: 3 / 3")
+    cleared the instructor's screen, retitled her terminal and printed a fake score through `grade`."""
+    from autograder.grader.grade_all import format_outcomes
+    from autograder.grader.grading import format_report
+
+    hostile = "\x1b]0;PWNED\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J\x1b[Hfake: tiny: 3 / 3 points\u202e\x9b"
+    report = {"assignment": "tiny", "score": 2, "max_score": 3, "seconds": 1, "device": "CPU", "sandbox": "bwrap",
+              "fault": hostile, "cells": [{"name": "test_double", "score": 0, "max_score": 2, "message": hostile}],
+              "flags": [hostile], "notes": [hostile]}
+    outcomes = {"ada/tiny": {"status": "unprocessable", "reason": hostile},
+                "ben/tiny": {"status": "graded", "score": 2, "max_score": 3, "fault": hostile, "flags": [hostile]}}
+    for text in (format_report(report), format_outcomes(outcomes)):
+        assert not any(ch not in "\n\t" and not ch.isprintable() for ch in text), repr(text)
+        assert "\\x1b]0;PWNED" in text

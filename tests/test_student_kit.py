@@ -82,3 +82,17 @@ def test_the_kit_checks_notebooks_and_refuses_to_grade(installed, tmp_path):
     assert refused.returncode == 2
     assert refused.stderr == ("autograder: `grade` is for instructors; this is the student kit, which can `check` "
                               "notebooks and fetch `data`.\n")
+
+
+def test_a_course_configuration_holding_a_secret_never_travels_with_the_kit(tmp_path):
+    """The kit carries nbgrader_config.py to every student, and graded kernels read its copy in /tmp (red team)."""
+    from autograder import UserError
+    from autograder.kit import refuse_secrets
+
+    for line in ('c.PlanHiddenTests.secret = "s3cret"', 'c.CourseDirectory.db_url = "postgresql://u:pw@db/course"'):
+        config = tmp_path / "nbgrader_config.py"
+        config.write_text(f"c = get_config()\n{line}\n")
+        with pytest.raises(UserError, match="holds a secret"):
+            refuse_secrets(config)
+    config.write_text('c = get_config()\nc.CourseDirectory.db_url = "sqlite:////srv/course/gradebook.db"\n')
+    refuse_secrets(config)

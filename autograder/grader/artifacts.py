@@ -37,6 +37,7 @@ MAX_ARRAY_BYTES = 512 * 2**20
 MAX_CONFIG_BYTES = 1 * 2**20
 MAX_ERROR_BYTES = 1_000  # characters of a student's own error message quoted back
 MAX_PARAMS = 20_000_000  # 80 MB of float32: far above every worksheet's model
+MAX_READ_BYTES = 1 * 2**30  # what one scoring process reads of the exports, all together (`ReadBudget`)
 MODEL_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 WEIGHTS_MEMBER = "model.weights.h5"
 MAX_WEIGHT_LINKS = 5_000  # groups and weights in a weights file: a worksheet model and its optimizer have < 200
@@ -123,17 +124,55 @@ def _student_error(base, relative, name):
     return text[:MAX_ERROR_BYTES]
 
 
+class ReadBudget:
+    """The bytes one scoring process reads from the exports, all checks together.
+
+    Each export is capped, but a check may read many (a function's results on 20 inputs), and a
+    notebook that handed back 512 MB for each of them filled the scoring process's memory: the run
+    failed as no one's, and the submission got no score instead of the zero it earned (red team). Past
+    the budget, an export is the student's failed check. `main` gives the scoring process one;
+    anywhere else (the grader's own tests, otter's clean process) there is none.
+    """
+
+    current = None
+
+    def __init__(self, max_bytes):
+        self.max_bytes, self.used = max_bytes, 0
+
+    def __enter__(self):
+        ReadBudget.current = self
+        return self
+
+    def __exit__(self, *exc):
+        ReadBudget.current = None
+
+    @classmethod
+    def left(cls, max_bytes):
+        return max_bytes if cls.current is None else min(max_bytes, cls.current.max_bytes - cls.current.used)
+
+    @classmethod
+    def spend(cls, count):
+        if cls.current is not None:
+            cls.current.used += count
+
+
 def _read(base, relative, name, max_bytes, what):
     """The bytes of an export: CheckFailed, for the student, when it is missing, refused or too big."""
     error = _student_error(base, relative, name)
     if error is not None:
         raise CheckFailed(f"The grader could not save {name} from your notebook: {error}")
+    left = ReadBudget.left(max_bytes)
+    if left <= 0:
+        raise CheckFailed(f"The grader did not read {name}: what your notebook handed over for the hidden tests "
+                          f"is over {ReadBudget.current.max_bytes / 2**20:g} MB in all. {what}")
     try:
-        return read_bytes(relative, max_bytes, base=base)
+        data = read_bytes(relative, left, base=base)
     except FileNotFoundError:
         raise CheckFailed(f"The grader found no {name} in your notebook after this cell ran.") from None
     except Refused as e:
         raise CheckFailed(f"The grader did not read {name}: {e}. {what}") from None
+    ReadBudget.spend(len(data))
+    return data
 
 
 def count_params_unbuilt(config):

@@ -47,7 +47,7 @@ from pathlib import Path
 import nbformat
 
 from .. import UserError, safe_files
-from ..grading_run import HostFault, Record, report
+from ..grading_run import HostFault, Record, report, terminal_text
 from ..pipeline import GRADEBOOK, GradingRun
 from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader
 from .reference import Verdict, apply, reference, reference_payload
@@ -482,7 +482,9 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
     """
     from .worker import host_problem
 
-    root = Path(root)
+    # Absolute: nbgrader's converter changes the working folder while another submission's pass runs (red team:
+    # a relative --root stopped the class with FileNotFoundError).
+    root = Path(root).resolve()
     if dashboard and scheduler:
         raise UserError("--dashboard is for the local cluster; a cluster you started serves its own dashboard, "
                         "so keep it on a private address or behind a login.")
@@ -612,4 +614,4 @@ def format_outcomes(outcomes):
             lines.append(f"  {key:<40} {outcome['status'].upper()}: {outcome['reason']}")
     graded = sum(o["status"] == "graded" for o in outcomes.values())
     lines.append(f"{graded} of {len(outcomes)} submissions graded.")
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))

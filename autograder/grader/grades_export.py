@@ -14,6 +14,7 @@ an instructor who uploaded that file gave honest students zero.
 | could not process | empty | the grader failed on this submission and the host then passed its own check (flagged) |
 | host fault | empty | the grading host failed; the next run grades it again |
 | not submitted | empty | the student has no submission for the assignment |
+| no score saved | empty | nbgrader made the submission's row and saved no score (its autograde failed, outside grade-all) |
 
 The outcomes come from grade-all's record (``grade-all.json`` in the
 course). It is set for `nbgrader export` too (``c.ExportApp.plugin_class``
@@ -34,8 +35,14 @@ COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "fir
            "late_submission_penalty", "score", "max_score", "status", "reason"]
 STATUS = {"graded": "graded", "malformed": "malformed", "unprocessable": "could not process",
           "host-fault": "host fault"}
-NO_SCORE = ("could not process", "host fault", "not submitted")
+NO_SCORE = ("could not process", "host fault", "not submitted", "no score saved")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def saved_any_score(submission):
+    """Whether a score was saved for any cell of ``submission`` (by the autograder or by hand)."""
+    grades = [g for notebook in submission.notebooks for g in notebook.grades]
+    return not grades or any(g.auto_score is not None or g.manual_score is not None for g in grades)
 
 
 def spreadsheet_safe(value):
@@ -81,9 +88,13 @@ class GradesCsvExport(CsvExportPlugin):
                 except MissingEntry:
                     submission = None
                 status = STATUS.get(outcome.get("status"), "graded" if submission else "not submitted")
+                reason = outcome.get("reason", "")
                 if submission is None and status not in NO_SCORE:
                     status = "not submitted"
-                row.update(status=status, reason=outcome.get("reason", ""))
+                elif submission is not None and status not in NO_SCORE and not saved_any_score(submission):
+                    # nbgrader made the row, then saved nothing (its autograde failed on the notebook)
+                    status, reason = "no score saved", reason or "nbgrader saved no score for it; see its log"
+                row.update(status=status, reason=reason)
                 if status in NO_SCORE:
                     row.update(raw_score="", late_submission_penalty="", score="")
                 else:

@@ -160,7 +160,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
 
 
 def format_report(report):
-    from ..grading_run import wrap
+    from ..grading_run import terminal_text, wrap
 
     lines = [f"{report['assignment']}: {report['score']:g} / {report['max_score']:g} points "
              f"({report['seconds']:.0f} s on {report['device']}"
@@ -176,7 +176,7 @@ def format_report(report):
         lines.append(f"  flag for the instructor: {flag}")
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))
 
 
 def write_json(report, path):

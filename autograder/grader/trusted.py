@@ -487,11 +487,14 @@ def main():
     """``python -m autograder.grader.trusted JOB RESULT``: score the cells of a job file, in order."""
     import resource
 
+    from .artifacts import MAX_READ_BYTES, ReadBudget
+
     job = json.loads(Path(sys.argv[1]).read_text())
     scorer, results = Scorer(), {}
-    for cell in job["cells"]:
-        results[cell["grade_id"]] = scorer.score(cell["block"], cell["seed"], cell["folder"], cell["where"],
-                                                 job.get("settings"))
+    with ReadBudget(MAX_READ_BYTES):
+        for cell in job["cells"]:
+            results[cell["grade_id"]] = scorer.score(cell["block"], cell["seed"], cell["folder"], cell["where"],
+                                                     job.get("settings"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     Path(sys.argv[2]).write_text(json.dumps({"verdicts": results, "peak_bytes": peak}))
 
