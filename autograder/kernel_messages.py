@@ -34,7 +34,9 @@ DROPPED = "autograder_dropped"  # a msg_type nbclient matches to no cell and ign
 MALFORMED = "MalformedKernelMessage"
 MAX_JSON_DEPTH = 64  # application/json outputs: deeper ones would overflow the notebook's writer
 MAX_NAME = 255
-MAX_MESSAGE_BYTES = 32 * 2**20  # a frame: 32 times what a cell keeps of its output
+# A frame: what ipykernel may send of a loop's prints in one flush (200 prints of 1 MB made one of over
+# 32 MB), far under what the grading process may hold (`GradingRun.grader_memory_limit`).
+MAX_MESSAGE_BYTES = 256 * 2**20
 STREAM_NAMES = ("stdout", "stderr")
 REPLY_STATUSES = ("ok", "error", "aborted")
 # The iopub messages nbclient turns into outputs, and the fields each must have (name -> check).

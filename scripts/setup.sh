@@ -16,8 +16,13 @@ missing=()
 for i in "${!packages[@]}"; do
   command -v "${commands[$i]}" >/dev/null || missing+=("${packages[$i]}")
 done
-# The jail's seccomp filter is built with libseccomp (autograder/syscall_filter.py): a library, no command.
-"${PYTHON:-python3}" -c "import ctypes; ctypes.CDLL('libseccomp.so.2')" 2>/dev/null || missing+=(libseccomp2)
+# The jail's seccomp filter is built with libseccomp (autograder/syscall_filter.py): a library, no command,
+# looked for with the shell's own globbing (no other program may be on PATH yet).
+seccomp=no
+for library in /usr/lib/libseccomp.so.2 /usr/lib/*/libseccomp.so.2 /lib/*/libseccomp.so.2 /usr/lib64/libseccomp.so.2; do
+  [ -e "$library" ] && seccomp=yes
+done
+[ "$seccomp" = yes ] || missing+=(libseccomp2)
 if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else sudo=(none); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "${sudo[*]}" = none ] || ! command -v apt-get >/dev/null; then

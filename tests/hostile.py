@@ -365,10 +365,15 @@ raw("stream", b"", frames=[b"no delimiter at all", b"x"])
 raw("stream", b"{}", frames=[b"kernel.raw", b"<IDS|MSG>", b"a forged signature", b"{}", b"{}", b"{}", b"{}"])
 """
 
-HUGE_DISPLAY = """
-# One 200 MB output: the grader decoded it whole, 3 GB resident for one student.
-from IPython.display import display
-display({"text/plain": "x" * 200_000_000}, raw=True)
+HUGE_FRAME = """
+# One output of 300 MB, in one frame: the grader read and decoded whatever came (3 GB resident for a 1 GB
+# display()). Sent as raw frames, so that the kernel holds it once.
+import json
+k = get_ipython().kernel
+s = k.session
+parts = [json.dumps(s.msg_header("stream"), default=str).encode(),
+         json.dumps(k.get_parent("shell"), default=str).encode(), b"{}", bytes(300 * 2**20)]
+k.iopub_socket.send_multipart([b"kernel.raw", b"<IDS|MSG>", s.sign(parts)] + parts)
 """
 
 FRAME_FLOOD = """
@@ -578,7 +583,7 @@ def tiny_cases():
         Case("messages of every shape but the protocol's", "tiny",
              lambda: with_cells(student_version(tiny_solution()), BAD_MESSAGES, at=1), FULL,
              category="the class: one notebook stops nobody"),
-        Case("one output of 200 MB", "tiny", lambda: with_cells(student_version(tiny_solution()), HUGE_DISPLAY, at=3),
+        Case("one output of 300 MB", "tiny", lambda: with_cells(student_version(tiny_solution()), HUGE_FRAME, at=3),
              {"test_answer": 1, "test_double": 0}, fault="sent the grader more than it reads",
              category="the class: the grader's own memory", max_grader_bytes=400 * 2**20),
         Case("frames under the cap, forty to a message", "tiny",

@@ -54,6 +54,7 @@ def test_check_library_under_torch():
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # 54 s; the check library under torch stays in every run (CI time)
 def test_fashion_mnist_worksheet_grades_fully_under_torch(tmp_path):
     """Worksheet 2's solution, hidden tests included, trained and graded with the torch backend."""
     import json
