@@ -274,6 +274,9 @@ def prediction_batch(model, most=1024):
     for shape in shapes:
         if shape is not None and None not in shape[1:]:
             per_example += int(np.prod(shape[1:], dtype=np.int64))
+    if per_example > ACTIVATION_BUDGET:  # not even one example fits: no worksheet's model comes near
+        raise CheckFailed(f"The model's layers hold {per_example:,} values for each example, more than the "
+                          f"{ACTIVATION_BUDGET:,} the grader computes; that is not the model the task asks for.")
     return int(max(1, min(most, ACTIVATION_BUDGET // max(per_example, 1))))
 
 

@@ -48,6 +48,7 @@ from .sandbox import Limits, Sandbox, SandboxKernelManager, SandboxUnavailable, 
 
 NOT_RUN = "NotRun"
 OUTPUT_OVERHEAD = 100  # bytes an output takes in the notebook's JSON beside its data
+MAX_ERROR_NAME, MAX_ERROR_VALUE = 200, 10_000  # characters of a failed cell's error kept from its reply
 
 
 class SandboxedExecute(Execute):
@@ -84,6 +85,13 @@ class SandboxedExecute(Execute):
         # stored in the notebook and drawn, as HTML, wherever the notebook is shown.
         kw.setdefault("store_widget_state", False)
         super().__init__(**kw)
+        self._reset_counts()
+
+    def _reset_counts(self):
+        """What a run has counted against its caps, from nothing."""
+        self._notebook_bytes = 0
+        self._kept_bytes = 0  # of exports copied out of the jail, under the same disk quota
+        self._cell_sizes = {}  # cell index -> (outputs counted, their size)
 
     # --- the jail -----------------------------------------------------------
 
@@ -131,8 +139,7 @@ class SandboxedExecute(Execute):
         self._folders = record.folders
         self._markers = Markers.from_config(self.config)
         path = Path(resources.get("metadata", {}).get("path") or ".").resolve()
-        self._notebook_bytes = 0
-        self._kept_bytes = 0  # of exports copied out of the jail, under the same disk quota
+        self._reset_counts()
         self._started = time.monotonic()
         self._deadline = self._started + self.notebook_timeout
         record.budget_seconds = self.notebook_timeout
@@ -238,9 +245,11 @@ class SandboxedExecute(Execute):
         exports = self._record.exports
         watchdog = self._start_watchdog()
         quota_left = max(0, self.disk_quota - self._kept_bytes)
+        # Within the notebook's budget too: 300 s after each of eight test cells ran past any limit of the host's.
+        wait = max(1.0, min(self.export_timeout, self._deadline - time.monotonic()))
         try:
             msg_id = self.kc.execute(collection.code, silent=True, store_history=False, allow_stdin=False)
-            reply = self._wait(msg_id, self.export_timeout)
+            reply = self._wait(msg_id, wait)
         except DeadKernelError:
             exports[grade_id] = Export(False, "the kernel stopped while the grader collected your work")
             self._fault(self._death_reason(watchdog), index)
@@ -257,7 +266,8 @@ class SandboxedExecute(Execute):
                     exports.setdefault(grade_id, Export(False, f"the grader refused {name[:200]}: {reason}"))
                 safe_files.remove_tree(written)
         if reply is None:
-            exports[grade_id] = Export(False, f"collecting your work took over {self.export_timeout} s")
+            exports[grade_id] = Export(False, f"collecting your work took over {wait:.0f} s"
+                                              + (" (the notebook's time budget)" if wait < self.export_timeout else ""))
             if not self._responsive():
                 self._kill_kernel()
                 self._fault(f"the grader's collection after cell {index + 1} did not finish", index)
@@ -340,6 +350,16 @@ class SandboxedExecute(Execute):
 
     # --- output caps --------------------------------------------------------
 
+    def on_cell_executed(self, **kwargs):
+        """nbgrader adds a failed cell's error from the execute reply, past the caps on output: the reply's error is
+        cut to a readable length first (a test cell calling a function that raised a 100 MB message)."""
+        content = kwargs.get("execute_reply", {}).get("content", {})
+        if content.get("status") == "error":
+            content["ename"] = str(content.get("ename", ""))[:MAX_ERROR_NAME]
+            content["evalue"] = str(content.get("evalue", ""))[:MAX_ERROR_VALUE]
+            content["traceback"] = [str(line)[:MAX_ERROR_VALUE] for line in content.get("traceback", [])[:100]]
+        return super().on_cell_executed(**kwargs)
+
     def _update_display_id(self, display_id, msg):
         """nbclient puts an update's data into every earlier output with its display id, never through
         `output`: the caps apply to it too, once for each output it would fill (red team: twenty small
@@ -353,14 +373,25 @@ class SandboxedExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         size = _message_size(msg)
-        cell_bytes = sum(_output_size(o) for o in outs)
+        cell_bytes = self._cell_bytes(outs, cell_index)
         if cell_bytes + size > self.max_cell_output or self._notebook_bytes + size > self.max_notebook_output:
             if not any(o.get("name") == "stdout" and o.get("text", "").startswith("[output truncated") for o in outs):
                 outs.append(new_output("stream", name="stdout",
                                        text=f"[output truncated: a cell keeps at most {self.max_cell_output:,} bytes]\n"))
             return None
         self._notebook_bytes += size
-        return super().output(outs, msg, display_id, cell_index)
+        out = super().output(outs, msg, display_id, cell_index)
+        self._cell_sizes[cell_index] = (len(outs), cell_bytes + size)
+        return out
+
+    def _cell_bytes(self, outs, cell_index):
+        """What the cell's outputs take: counted once, then kept up as outputs come (40,000 outputs in a cell
+        made counting them all again at each one quadratic); counted again when they were cleared."""
+        count, size = self._cell_sizes.get(cell_index, (None, 0))
+        if count != len(outs):
+            size = sum(_output_size(o) for o in outs)
+            self._cell_sizes[cell_index] = (len(outs), size)
+        return size
 
     def _start_watchdog(self):
         if self._sandbox is None:
@@ -368,25 +399,34 @@ class SandboxedExecute(Execute):
         return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel, kept=self._kept_bytes)
 
 
+def _json_size(value):
+    """About the characters ``value`` takes in the notebook's JSON, every field counted: strings, keys and
+    numbers, at any depth, walked without recursion (red team: an error's ``ename`` and an output's
+    ``metadata``, left out of the count, carried 1.5 GB past the caps)."""
+    size, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, dict):
+            size += sum(len(str(key)) for key in item)
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        else:
+            size += 8
+    return size
+
+
 def _output_size(output):
-    if output.get("output_type") == "stream":
-        return OUTPUT_OVERHEAD + len(output.get("text", ""))
-    return OUTPUT_OVERHEAD + sum(len(str(v)) for v in output.get("data", {}).values()) + \
-        len(str(output.get("evalue", "")))
+    return OUTPUT_OVERHEAD + _json_size({k: v for k, v in output.items() if k != "output_type"})
 
 
 def _message_size(msg):
     """Characters an output message would add; its fields' types were checked as it was decoded
     (`kernel_messages.checked`), but this is never the place a student's message stops grading."""
     content = msg.get("content")
-    if not isinstance(content, dict):
-        return 0
-    data = content.get("data")
-    traceback = content.get("traceback")
-    # At least what the output costs the notebook with no data at all: 40,000 empty outputs still cost.
-    return OUTPUT_OVERHEAD + sum(len(str(part)) for part in (
-        content.get("text", ""), content.get("evalue", ""),
-        *(data.values() if isinstance(data, dict) else ()), *(traceback if isinstance(traceback, list) else ())))
+    return OUTPUT_OVERHEAD + (_json_size(content) if isinstance(content, dict) else 0)
 
 
 class _DiskWatchdog:

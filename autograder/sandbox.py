@@ -263,6 +263,23 @@ class ControlGroups:
                         return True
         return False
 
+    def hit_memory_limit(self):
+        """Whether the group's memory reached its own limit (not the host's running out of memory, whose OOM
+        killer may kill in any group): cgroup v2's ``oom`` event; with v1, its peak at its limit (its
+        ``failcnt`` stays 0 on this host's kernel when the OOM killer acts)."""
+        group = self.groups.get("memory")
+        if group is None:
+            return False
+        try:
+            if (group / "memory.events").is_file():
+                events = dict(line.split() for line in (group / "memory.events").read_text().splitlines())
+                return int(events.get("oom", 0)) > 0
+            peak, limit = (int((group / name).read_text()) for name in ("memory.max_usage_in_bytes",
+                                                                        "memory.limit_in_bytes"))
+            return int((group / "memory.failcnt").read_text()) > 0 or peak >= limit - 2 * 2**20
+        except (OSError, ValueError):
+            return False
+
     def _procs(self, group):
         try:
             return [int(pid) for pid in (group / "cgroup.procs").read_text().split()]
@@ -541,6 +558,9 @@ class Sandbox:
 
     def out_of_memory(self):
         return self.cgroups.out_of_memory()
+
+    def hit_memory_limit(self):
+        return self.cgroups.hit_memory_limit()
 
     def close(self):
         self.cgroups.kill_all()

@@ -398,6 +398,20 @@ k.session.send(k.iopub_socket, "update_display_data",
                parent=k.get_parent("shell"))
 """
 
+BIG_FIELDS = """
+# Errors named with 20 MB and outputs carrying 20 MB of metadata, fields the caps did not count (red team,
+# round 4: five of them made a 100 MB notebook; fifteen of 100 MB ran the grading process out of memory).
+k = get_ipython().kernel
+for _ in range(5):
+    k.session.send(k.iopub_socket, "error", {"ename": "E" * 20_000_000, "evalue": "v", "traceback": []},
+                   parent=k.get_parent("shell"))
+    k.session.send(k.iopub_socket, "display_data", {"data": {"text/plain": "x"}, "metadata": {"m": "M" * 20_000_000}},
+                   parent=k.get_parent("shell"))
+"""
+HUGE_ERROR = """def double(x):
+    # The test cell calling it fails with a 30 MB message, which nbgrader copied from the reply into the notebook.
+    raise ValueError("x" * 30_000_000)"""
+
 SPARSE_EXPORTS = """
 # Sparse files where the grader collects exports: 6 GB that take no room in the jail, and that the grader
 # copied in full into its own folder, outside any quota.
@@ -580,6 +594,8 @@ def tiny_cases():
         Case("a kernel launcher of one's own beside the notebook", "tiny", wrong, ZERO,
              category="faults: the student's, not the host's", files=launcher_beside_the_notebook),
         # --- issue 21 -----------------------------------------------------------------------------
+        Case("a second honest tiny solution, graded beside them", "tiny", lambda: student_version(tiny_solution()),
+             FULL, category="honest"),
         Case("messages of every shape but the protocol's", "tiny",
              lambda: with_cells(student_version(tiny_solution()), BAD_MESSAGES, at=1), FULL,
              category="the class: one notebook stops nobody"),
@@ -593,6 +609,14 @@ def tiny_cases():
         Case("one display update for twenty outputs", "tiny",
              lambda: with_cells(student_version(tiny_solution()), DISPLAY_UPDATE, at=1), FULL,
              category="the class: the grader's own memory", max_grader_bytes=400 * 2**20),
+        Case("errors and metadata of 20 MB, five times", "tiny",
+             lambda: with_cells(student_version(tiny_solution()), BIG_FIELDS, at=1), FULL,
+             category="the class: the grader's own memory", max_grader_bytes=600 * 2**20),
+        Case("a test cell failing with a message of 30 MB", "tiny",
+             lambda: (lambda nb: (nb.cells.__setitem__(4, cell(HUGE_ERROR, solution=True, grade_id="double")),
+                                  nb)[-1])(student_version(tiny_solution())),
+             {"test_answer": 1, "test_double": 0}, category="the class: the grader's own memory",
+             max_grader_bytes=600 * 2**20),
         Case("sparse files where the grader collects exports", "tiny",
              lambda: with_cells(student_version(tiny_solution()), SPARSE_EXPORTS, at=1), ZERO, fault="to disk",
              category="the class: the grader's own disk"),

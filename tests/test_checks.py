@@ -254,3 +254,15 @@ def test_the_layer_table_keeps_its_columns_for_long_names_and_shapes():
                               layers.Flatten(), layers.Dense(2, activation="softmax")])
     rows = checks.format_summary(checks.layer_summary(model)).splitlines()
     assert len({row.index(" output ") for row in rows}) == 1 and len({row.index(" params ") for row in rows}) == 1
+
+
+def test_a_model_whose_layers_hold_more_than_the_grader_computes_for_one_example_is_refused():
+    """Red team, round 4: 7,850 parameters, the right output, and a ZeroPadding2D(17000) that needs 4.6 GB for one
+    example: the scoring process ran out of memory. It is the student's failed check, before any prediction."""
+    inputs = keras.Input((784,))
+    padded = layers.ZeroPadding2D(17000)(layers.Reshape((28, 28, 1))(inputs))
+    summed = layers.Add()([layers.Dense(10)(inputs), layers.GlobalMaxPooling2D()(padded)])
+    model = keras.Model(inputs, layers.Activation("softmax")(summed))
+    with pytest.raises(CheckFailed, match="values for each example, more than the"):
+        checks.prediction_batch(model)
+    assert checks.prediction_batch(keras.Sequential([keras.Input((784,)), layers.Dense(10)])) == 1024

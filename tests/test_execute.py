@@ -234,3 +234,20 @@ def test_the_disk_quota_sees_every_file_of_a_wide_and_deep_tree_with_few_descrip
         assert entries == 3000 + 1200 + 1 and size >= 2**20, done.stderr
     finally:
         remove_tree(tree)  # pytest's own clean-up would recurse past its limit
+
+
+@needs_bwrap
+def test_the_graders_collection_after_a_test_cell_waits_no_longer_than_the_notebooks_budget(tmp_path):
+    """Red team, round 4: each test cell's collection could wait its own 300 s past the notebook's budget, so eight
+    of them held a worker past the host's limit on a run, which then counted as no one's fault."""
+    from autograder.grading_run import Collection, Record
+
+    record = Record(collections={"t": Collection(code="import time; time.sleep(120)", written=str(tmp_path / "w"),
+                                                 kept=str(tmp_path / "k"))})
+    resources = {"metadata": {"path": str(tmp_path)}, "unique_key": "nb", "autograder": record}
+    started = time.monotonic()
+    nb, resources = run_steps(notebook(("x = 1", "t")), resources,
+                              [SandboxedExecute(sandbox="bwrap", timeout=20, interrupt_grace=3, notebook_timeout=8)])
+    assert time.monotonic() - started < 60
+    assert "(the notebook's time budget)" in record.exports["t"].message
+    assert record.fault.reason == "the grader's collection after cell 1 did not finish"

@@ -66,7 +66,6 @@ def as_the_grader_reads_it(msg):
     executor = SandboxedExecute()
     executor.reset_execution_trackers()
     executor.clear_before_next_output = False  # set per cell by nbclient
-    executor._notebook_bytes = 0
     cell = new_code_cell("x = 1")
     cell.metadata["execution"] = {}  # as nbclient makes it before it sends the cell
     if msg["parent_header"].get("msg_id") != "cell-1":

@@ -75,7 +75,8 @@ def selected(request, cases):
     """The cases whose tests this session runs (`-k` picks a few): the course grades those only."""
     chosen = {item.callspec.params["case"].name for item in request.session.items
               if hasattr(item, "callspec") and "case" in item.callspec.params}
-    everything = any(item.name.startswith(("test_the_gradebook", "test_a_regrade")) for item in request.session.items)
+    everything = any(item.name.startswith(("test_the_gradebook", "test_a_regrade", "test_the_whole_class"))
+                     for item in request.session.items)
     return cases if everything else [c for c in cases if c.name in chosen]
 
 
@@ -150,6 +151,20 @@ def test_the_gradebook_and_feedback_stay_clean(tiny):
     page = html_lib.unescape(next(p.read_text() for p in pages if "FOUND [" in p.read_text()))
     found = ast.literal_eval(page[page.index("FOUND [") + 6:].split("]")[0] + "]")
     assert found and all("/site-packages/" in path or "/autograder-kit-" in path for path in found), found
+
+
+@pytest.mark.slow
+def test_the_whole_class_is_graded_with_no_host_fault(tiny, mini):
+    """Issue 21: a class holding every hostile submission and two honest solutions: the honest ones at full
+    marks, every submission with a row and its own outcome, none a fault of the host, none left ungraded."""
+    for (course, outcomes), cases, assignment in ((tiny, tiny_cases(), "tiny"), (mini, mini_cases(), "mini")):
+        assert len(outcomes) == len(gradable(cases))
+        assert all(o["status"] == "graded" for o in outcomes.values()), \
+            {k: o.get("reason") for k, o in outcomes.items() if o["status"] != "graded"}
+        honest = [c for c in cases if c.category == "honest"]
+        assert [outcomes[f"{slug(c.name)}/{assignment}"]["score"] for c in honest] == \
+               [sum(c.expected.values()) for c in honest]
+    assert len([c for c in tiny_cases() if c.category == "honest"]) == 2
 
 
 # The cases that touch the gradebook or the cells it restores, and an honest one.

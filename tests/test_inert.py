@@ -123,6 +123,9 @@ def hostile_notebook():
         display({"text/latex": "$\\alpha$", "text/plain": "alpha"}),
         new_output("stream", name="stdout", text="<script>stdout stays text</script>\n"),
         new_output("error", ename="ValueError", evalue="<img src=x onerror=alert(1)>", traceback=["tb"]),
+        # nbconvert writes width={{ width }} unquoted (red team, round 4: <img onerror=... width='1"'>)
+        display({"image/png": png(), "text/plain": "<Figure>"},
+                {"image/png": {"width": '1" onerror=alert(1) x="', "height": "2' onerror=alert(2) y='"}}),
     ]
     raw = new_raw_cell(f"<script>{JS}</script><p>raw paragraph</p>")
     latex_raw = new_raw_cell("\\section{<not html>}")
@@ -285,17 +288,14 @@ FORMGRADE = {"assignment_id": "tiny", "notebook_id": "tiny", "submission_id": "a
              "notebook_path": "autograded/cy/tiny/tiny.ipynb"}
 
 
-@pytest.mark.parametrize("step", [True, False], ids=["after the step", "the filters alone"])
+@pytest.mark.parametrize("step", [True, False], ids=["after the step", "a notebook graded before the step"])
 def test_formgrader_renders_nothing_active(step):
+    """Formgrader's exporter runs MakeInert itself (`lab.INERT_EXPORTER`): a notebook graded before the step
+    existed renders inert too (red team, round 4: an image's width broke out of nbconvert's attribute)."""
     nb = made_inert() if step else hostile_notebook()
     html, _ = exporter("formgrade").from_notebook_node(nb, resources=dict(FORMGRADE))
     cells = html[html.index('id="notebook-container"'):]
-    found = active_parts(cells)
-    if not step:  # the output marked isolated: nbconvert's iframe of a data: URL, its content sanitized
-        isolated = base64.b64encode(b"<p>isolated</p>").decode().lower()
-        assert found == ["<iframe>", f"iframe src=data:text/html;base64,{isolated}"[:len(found[-1])]], found
-        found = []  # (and Formgrader's policy says frame-src 'none')
-    assert found == []
+    assert active_parts(cells) == []
     for text in ("<strong>readable</strong>", '<table border="1" class="dataframe">', "<th>loss</th>",
                  'src="data:image/png;base64,', "<math", "<li>a second item</li>", 'href="https://keras.io/"',
                  'src="figures/diagram.png"', "<h2"):

@@ -1,6 +1,7 @@
 """Hidden tests decided outside the kernel: planning, exports, safe loading, scoring."""
 
 import json
+import os
 import zipfile
 
 import keras
@@ -318,3 +319,20 @@ def test_scoring_past_its_budget_is_the_students_and_never_the_hosts(tmp_path):
     plans = {"t": {"block": "hidden.expect_param_count(model, 10)", "seed": 0, "folder": "00", "where": "test t"}}
     with pytest.raises(ScoringTooSlow, match="scoring your work took over 0.01 s"):
         score_in_fresh_process(plans, kept, timeout=0.01)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a memory limit of the scoring jail's own needs a control group")
+def test_scoring_past_its_own_memory_is_the_students_and_never_the_hosts(tmp_path):
+    """The scoring process's memory holds the student's exports; when it reaches its own limit (the control
+    group's count of its own limit hit, not the host's OOM killer), that fails the student's cells. Before, a
+    model of 7,850 parameters padded to 4.6 GB an example was a host fault, then "could not process": no
+    score instead of the zero it earned (red team, round 4)."""
+    from autograder.grader.trusted import ScoringTooSlow, score_in_fresh_process
+
+    kept = tmp_path / "kept"
+    (kept / "00" / "out").mkdir(parents=True)
+    np.save(kept / "00" / "out" / "answer.npy", np.zeros(16 * 2**20))  # 128 MB handed over
+    plans = {"t": {"block": "hidden.expect_value(answer, 42)", "seed": 0, "folder": str(kept / "00"),
+                   "where": "test t"}}
+    with pytest.raises(ScoringTooSlow, match="needed more than its 0.09375 GiB of memory"):
+        score_in_fresh_process(plans, kept, memory_bytes=96 * 2**20)

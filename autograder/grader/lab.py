@@ -30,7 +30,8 @@ from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_
 # markdown cells with markdown2html alone, whatever sanitize_html says: the kit's filters sanitize both
 # (autograder/grader/inert.py). The same settings are in the course's nbgrader_config.py, for feedback;
 # here they hold for a course whose own configuration lacks them.
-INERT_EXPORTER = {"sanitize_html": True,
+# MakeInert on every page Formgrader renders too: a notebook graded before the step existed is inert as well.
+INERT_EXPORTER = {"sanitize_html": True, "preprocessors": ["autograder.grader.inert.MakeInert"],
                   "filters": {"markdown2html": "autograder.grader.inert.SafeMarkdown",
                               "clean_html": "autograder.grader.inert.sanitize_html"}}
 # Formgrader's pages refuse every script but their own (autograder/grader/formgrader_csp.py): enabled the

@@ -64,7 +64,8 @@ class PlanError(ValueError):
 
 
 class ScoringTooSlow(RuntimeError):
-    """The scoring of a submission's exports passed its budget: the student's exports, not the host."""
+    """The scoring of a submission's exports passed its budget of time or memory: the student's exports, not the
+    host."""
 
 
 # --- what a check needs of the student's objects ------------------------------
@@ -549,7 +550,7 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
         except OSError as e:
             raise HostFault(f"the scoring process could not start ({e})") from e
         finally:
-            out_of_memory = sandbox.out_of_memory()
+            out_of_memory, own_limit = sandbox.out_of_memory(), sandbox.hit_memory_limit()
             sandbox.close()
         if done.returncode != 0 or not result.is_file():
             if log is not None:
@@ -557,7 +558,13 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
             reason = jail_failure(done.stderr)
             if reason:
                 raise HostFault(f"the scoring process could not start ({reason})")
-            if out_of_memory:
+            if out_of_memory and own_limit:
+                # Its limit is its own and its memory holds the student's exports: the reference's scoring took
+                # a fraction of it on this host (red team: a model of 7,850 parameters whose padding needed
+                # 4.6 GB an example got no score, not the zero it earned).
+                raise ScoringTooSlow(f"the scoring process needed more than its {memory_bytes / 2**30:g} GiB of "
+                                     "memory for your work")
+            if out_of_memory:  # killed by the host's own lack of memory: the host checks itself
                 raise HostFault(f"the scoring process ran out of its {memory_bytes / 2**30:g} GiB")
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
