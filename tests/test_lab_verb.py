@@ -6,6 +6,7 @@ import sys
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
+from autograder import UserError
 from autograder.cli import run
 from autograder.grader.course import CONFIG_FILE, PROJECT_ROOT, SOLUTIONS, course_settings, nbgrader_config
 from autograder.grader.lab import config_dir, lab_command, server_root
@@ -120,3 +121,18 @@ def test_a_course_without_any_configuration_is_one_sentence(tmp_path, monkeypatc
     monkeypatch.setattr(course_module, "CONFIG_FILE", tmp_path / "missing" / "nbgrader_config.py")
     with pytest.raises(UserError, match=r"^no nbgrader_config.py for the course at .*, nor the project's at "):
         course_module.nbgrader_config(tmp_path / "root", course=tmp_path / "course")
+
+
+def test_a_lab_settings_folder_someone_else_prepared_is_refused(tmp_path, monkeypatch):
+    """JupyterLab reads its server settings (and the course's nbgrader_config.py) from this folder:
+    one that another user made first, here a link to their own folder, would run their code as the instructor."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    (tmp_path / "cache" / "autograder").mkdir(parents=True)
+    (tmp_path / "cache" / "autograder" / "lab").symlink_to(theirs)
+    course = tmp_path / "demo"
+    course.mkdir()
+    with pytest.raises(UserError, match="not a folder of yours"):
+        config_dir(course)
+    assert list(theirs.iterdir()) == []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import UserError
 from ..validate import SERVER_EXTENSIONS
-from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_settings, own_configuration
+from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_settings, own_configuration, private_cache
 
 # Formgrader builds its HTMLExporter from the server's configuration (nbgrader 0.9.6,
 # formgrader/formgrader.py: HTMLExporter(config=self.config)), and its manual grading template renders
@@ -76,9 +76,9 @@ def config_dir(root):
     """The folder put first on JUPYTER_CONFIG_PATH for the course at ``root``: its server settings,
     and, for a course without a configuration of its own, its nbgrader_config.py."""
     root = Path(root).resolve()
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder" / "lab" / \
-        hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
+    # private: the server imports what lies here, so a folder another user made first is refused
+    folder = private_cache("lab") / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    folder.mkdir(exist_ok=True, mode=0o700)
     for relative, text in instructor_server_files().items():
         (folder / relative).parent.mkdir(exist_ok=True)
         (folder / relative).write_text(text)
