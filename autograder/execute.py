@@ -196,6 +196,7 @@ class SandboxedExecute(Execute):
             cell.source = self._markers.visible(source)
         watchdog = self._start_watchdog()
         timed_out = False
+        self._timeout_hit = None
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
@@ -215,6 +216,8 @@ class SandboxedExecute(Execute):
         if watchdog.tripped:
             self._fault(self._death_reason(watchdog), index)
             return cell, resources
+        if self._timeout_hit:
+            self._name_the_timeout(cell, self._timeout_hit)
         if is_grade(cell):
             self._collect(cell, index)
         return cell, self.resources
@@ -293,6 +296,19 @@ class SandboxedExecute(Execute):
         return None
 
     _wait = run_sync(_async_wait)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._timeout_hit = timeout  # the interrupt then shows as a KeyboardInterrupt the student never pressed
+        return await super()._async_handle_timeout(timeout, cell)
+
+    @staticmethod
+    def _name_the_timeout(cell, seconds):
+        """The error of a cell stopped at its time limit, said as such (not as a KeyboardInterrupt)."""
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == "KeyboardInterrupt":
+                output["ename"] = "TimeoutError"
+                output["evalue"] = f"this cell ran past its time limit ({seconds} s) and was stopped"
+                output["traceback"] = [f"TimeoutError: {output['evalue']}"]
 
     @staticmethod
     def _timed_out(cell):

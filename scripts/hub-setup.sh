@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     *) echo "hub-setup: unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" = 0 ] || { echo "hub-setup: run it as root (sudo), it creates users and sets owners" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "hub-setup: run it as root (with sudo, or in a root shell): it creates users and sets owners" >&2; exit 2; }
 [ -x .venv/bin/python ] || { echo "hub-setup: no .venv here; run scripts/setup.sh first" >&2; exit 2; }
 # Every user runs Python from this checkout's .venv (instructors) or from a venv on the same base
 # interpreter (students), so that interpreter must be open to all: pyenv's under /root is not.
@@ -52,6 +52,11 @@ hub_dir=$(realpath "$hub_dir")
 for name in "${instructors[@]}" "${students[@]}"; do
   [[ $name =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || { echo "hub-setup: $name is not a valid Unix user name" >&2; exit 2; }
 done
+
+if [ "$course" != "$project" ]; then
+  echo "== the course's configuration, the one place to set its late penalty, drawings and limits: $course/nbgrader_config.py"
+  .venv/bin/python -c "import sys; from autograder.grader.course import write_course_configuration; write_course_configuration(sys.argv[1])" "$course"
+fi
 
 echo "== users: instructors (${instructors[*]:-none new}), students (${students[*]:-none new})"
 groupadd -f "$instructors_group"

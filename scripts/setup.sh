@@ -42,7 +42,27 @@ if [ "${1:-}" = "--tests" ] && ! command -v configurable-http-proxy >/dev/null; 
   "${sudo[@]}" npm install -g --quiet --no-fund --no-audit configurable-http-proxy@5 >/dev/null
 fi
 
-python=${PYTHON:-python3}
+# .venv stands on a Python every user can run: the hub runs it as the instructors, the jail as nobody.
+# A default python3 under a private folder (pyenv's in /root) gives way to the system's.
+open_to_all() { [ "$(id -u)" != 0 ] || runuser -u nobody -- "$1" -c "" 2>/dev/null; }
+python=${PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
+if [ -z "${PYTHON:-}" ] && ! open_to_all "$python" && [ -x /usr/bin/python3 ]; then
+  echo "== $python is closed to other users; .venv is built on /usr/bin/python3"
+  python=/usr/bin/python3
+fi
+if [ -x .venv/bin/python ] && ! open_to_all "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')"; then
+  echo "== .venv stands on a Python other users cannot run; rebuilding it on $python"
+  rm -rf .venv
+fi
+if ! "$python" -c "import ensurepip" 2>/dev/null; then  # Debian splits venv off its python3
+  if [ "${sudo[*]}" = none ] || ! command -v apt-get >/dev/null; then
+    echo "autograder: $python cannot make a virtualenv; install python3-venv first, then run this again." >&2
+    exit 2
+  fi
+  echo "== installing python3-venv"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv with $($python --version)"
   "$python" -m venv .venv

@@ -207,3 +207,34 @@ def test_check_gives_a_slow_training_cell_the_course_time_not_nbgraders_30_s(tmp
 
     report = check_notebook(_released_copy(tmp_path, "02_fashion_mnist", slow), progress=False)
     assert report["fault"] is None and report["score"] == report["max_score"], report["cells"]
+
+
+def test_grade_runs_the_reference_once_per_host_and_version(course, tmp_path, monkeypatch):
+    """Issue 22: each `grade` built a throwaway course whose folder was part of the cache key, so every
+    call graded the reference again (a minute on 2 cores) and left one more cache file."""
+    from autograder.grader import reference
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = []
+    real = reference.execute
+    monkeypatch.setattr(reference, "execute", lambda payload: runs.append(payload.assignment) or real(payload))
+    reports = [grading.grade_submission(submit(course, name, student_version(tiny_solution())),
+                                        solutions=course / "solutions") for name in ("sam", "kim")]
+    assert [r["score"] for r in reports] == [3.0, 3.0]
+    assert runs == ["tiny"]
+    assert [r["reference"]["cached"] for r in reports] == [False, True]
+    assert len(list((tmp_path / "cache" / "autograder" / "reference").iterdir())) == 1
+
+
+def test_grade_uses_the_course_configuration_its_worksheets_and_its_limits(course, tmp_path, capsys):
+    """Issue 22: `grade` read the project's configuration whatever course the instructor set up; a course's
+    own nbgrader_config.py (a hub course's, here with a 3 s cell limit) is the one place to configure it."""
+    hub_course = tmp_path / "hub-course"
+    hub_course.mkdir()
+    (hub_course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.source_directory = {str(course / 'solutions')!r}\nc.Execute.timeout = 3\n")
+    slow = submit(course, "sam", student_version(tiny_solution(), answer="__import__('time').sleep(30) or 42"))
+    assert run(["grade", str(slow), "--root", str(hub_course)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tiny: 2 / 3 points" in out
+    assert "raised TimeoutError: this cell ran past its time limit (3 s) and was stopped" in out

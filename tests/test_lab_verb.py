@@ -8,7 +8,8 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from autograder import UserError
 from autograder.cli import run
-from autograder.grader.course import CONFIG_FILE, PROJECT_ROOT, SOLUTIONS, course_settings, nbgrader_config
+from autograder.grader.course import (CONFIG_FILE, PROJECT_ROOT, SOLUTIONS, course_settings, nbgrader_config,
+                                     source_folder, write_course_configuration)
 from autograder.grader.lab import config_dir, lab_command, server_root
 from autograder.pipeline import AUTOGRADE
 from tiny_course import make_course
@@ -52,11 +53,52 @@ def test_the_readme_sequence_demo_lab_demo_keeps_the_demo_a_course_of_the_projec
 
 def test_a_course_with_its_own_worksheets_or_configuration_is_served_with_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    course = make_course(tmp_path / "course")  # its own solutions/ and nbgrader_config.py
-    assert not (config_dir(course) / "nbgrader_config.py").exists()
+    course = make_course(tmp_path / "course", config="c.Execute.timeout = 77\n")  # its own solutions/ and config
+    config = load(config_dir(course) / "nbgrader_config.py")
+    assert (config.CourseDirectory.root, config.CourseDirectory.source_directory) == (str(course), "solutions")
+    assert config.Execute.timeout == 77
     assert course_settings(course) == {}
-    assert not (config_dir(PROJECT_ROOT) / "nbgrader_config.py").exists()
     assert "Written by" not in CONFIG_FILE.read_text()
+
+
+def test_a_course_file_that_sets_only_a_late_penalty_keeps_the_kit_and_the_worksheets(tmp_path, monkeypatch):
+    """Issue 22: the hub's course folder had no nbgrader_config.py; one with only a late penalty made
+    grade-all stop on a missing <course>/solutions, and left Formgrader without the kit's pipeline."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text('c = get_config()\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    for config in (nbgrader_config(course, **course_settings(course)), load(config_dir(course) / "nbgrader_config.py")):
+        assert config.LateSubmissionPlugin.penalty_method == "zero"
+        assert config.CourseDirectory.source_directory == str(SOLUTIONS)
+        assert config.CourseDirectory.release_directory == "release"
+        assert config.Autograde.autograde_preprocessors == AUTOGRADE
+    assert source_folder(nbgrader_config(course, **course_settings(course))) == SOLUTIONS
+
+
+def test_the_course_file_hub_setup_writes_loads_the_kit_and_names_the_settings_to_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course = tmp_path / "course"
+    course.mkdir()
+    path = write_course_configuration(course)
+    text = path.read_text()
+    assert "# c.LateSubmissionPlugin.penalty_method" in text and "# c.PlanHiddenTests.drawings" in text
+    path.write_text(text.replace('# c.LateSubmissionPlugin.penalty_method = "zero"',
+                                 'c.LateSubmissionPlugin.penalty_method = "zero"'))
+    config = nbgrader_config(course, **course_settings(course))
+    assert (config.LateSubmissionPlugin.penalty_method, config.Autograde.autograde_preprocessors) == ("zero", AUTOGRADE)
+    assert source_folder(config) == SOLUTIONS
+    assert write_course_configuration(course).read_text() != text  # the instructor's edit is kept
+
+
+def test_a_course_file_that_names_a_missing_source_folder_is_one_sentence(tmp_path, capsys):
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.source_directory = "sources"\n')
+    assert run(["grade-all", "--root", str(course)]) == 2
+    err = capsys.readouterr().err
+    assert "sources, which is not a folder; set c.CourseDirectory.source_directory" in err
+    assert "Traceback" not in err
 
 
 def test_the_server_serves_the_project_when_the_course_lies_in_it(tmp_path):

@@ -4,8 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from .course import PROJECT_ROOT
-from .course import course_settings
+from .course import PROJECT_ROOT, course_settings, nbgrader_config, source_folder
 
 # The course the instructors' commands work on by default: `autograder hub` sets it in their servers.
 COURSE_VARIABLE = "AUTOGRADER_COURSE"
@@ -42,8 +41,11 @@ def add_grader_verbs(verbs):
                        help="run the student's code without the bubblewrap jail (unsafe: it can read and write "
                             "everything you can)")
     grade.add_argument("--verbose", action="store_true", help="show the kernel's, nbgrader's and the frameworks' logs")
-    grade.add_argument("--solutions", type=Path, default=PROJECT_ROOT / "solutions",
-                       help="source notebooks with the hidden tests (default: the project's solutions/)")
+    grade.add_argument("--root", type=Path, default=default_course(),
+                       help=f"the course whose nbgrader_config.py sets the limits (default: ${COURSE_VARIABLE}, "
+                            "else the project)")
+    grade.add_argument("--solutions", type=Path,
+                       help="source notebooks with the hidden tests (default: the course's)")
     grade.add_argument("--timeout", type=float, default=3600,
                        help="seconds the grading process may take, the reference run's included (default: 3600)")
 
@@ -135,8 +137,13 @@ def dispatch(args):
     elif args.verb == "grade":
         from . import grading
 
-        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep,
-                                          solutions=args.solutions, sandbox=not args.no_sandbox,
+        solutions, config = args.solutions, None
+        if not solutions:  # the course's worksheets, with its settings (`--solutions` brings its own course's)
+            config = nbgrader_config(args.root, **course_settings(args.root))
+            solutions = source_folder(config)
+            config.pop("CourseDirectory")
+        report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep, config=config,
+                                          solutions=solutions, sandbox=not args.no_sandbox,
                                           verbose=args.verbose, timeout=args.timeout)
         if args.json:
             grading.write_json(report, args.json)

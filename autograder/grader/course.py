@@ -23,6 +23,9 @@ CAUSE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit
 
 def worksheet_ids(solutions=SOLUTIONS):
     """Ids of the worksheets in `solutions/`, in course order."""
+    if not Path(solutions).is_dir():
+        raise UserError(f"the course's source notebooks should be in {solutions}, which is not a folder; set "
+                        "c.CourseDirectory.source_directory in the course's nbgrader_config.py.")
     return sorted(p.name for p in Path(solutions).iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
@@ -41,34 +44,96 @@ def own_configuration(root):
 
 
 def course_settings(root, db_url=None):
-    """CourseDirectory settings for a course folder.
+    """CourseDirectory settings a course folder gets unless its configuration says otherwise.
 
-    A course of its own (the project, or a folder with its own nbgrader_config.py
-    or its own ``solutions/``) keeps the layout of its config; any other folder
-    (the demo's) grades the project's worksheets and releases them into its
-    own ``release/``.
+    A course with worksheets of its own (the project, or a folder with its own
+    ``solutions/`` or whose nbgrader_config.py names its source folder) keeps
+    its layout; any other folder (the demo's, a hub's course) grades the
+    project's worksheets and releases them into its own ``release/``.
     """
     root = Path(root).resolve()
-    own = root == PROJECT_ROOT or own_configuration(root) or (root / SOLUTIONS.name).is_dir()
-    settings = {} if own else {"source_directory": str(SOLUTIONS), "release_directory": "release"}
+    settings = {}
+    if root != PROJECT_ROOT and not (root / SOLUTIONS.name).is_dir():
+        kit = _layout(CONFIG_FILE)
+        own = _layout(own_configuration(root))
+        if own.get("source_directory") in (None, kit.get("source_directory")):
+            settings["source_directory"] = str(SOLUTIONS)
+        if own.get("release_directory") in (None, kit.get("release_directory")):
+            settings["release_directory"] = "release"
     if db_url:
         settings["db_url"] = db_url
     return settings
 
 
-def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
-    """The nbgrader_config.py of the course at ``course`` (default ``root``; its own, else the project's),
-    as a Config rooted at ``root``."""
+def _layout(path):
     from ..course_config import load
 
-    path = own_configuration(course or root) or CONFIG_FILE
-    if not Path(path).is_file():
-        raise UserError(f"no nbgrader_config.py for the course at {course or root}, nor the project's at {path}")
-    config = load(path)
+    return dict(load(path).get("CourseDirectory", {})) if path and Path(path).is_file() else {}
+
+
+def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
+    """The configuration of the course at ``course`` (default ``root``), as a Config rooted at ``root``:
+    the kit's defaults (the project's nbgrader_config.py), then the course's own nbgrader_config.py on top,
+    so that a course file needs only what it changes (a late penalty, a time limit)."""
+    from traitlets.config import Config
+
+    from ..course_config import load
+
+    own = own_configuration(course or root)
+    if not (own or CONFIG_FILE.is_file()):
+        raise UserError(f"no nbgrader_config.py for the course at {course or root}, nor the project's at {CONFIG_FILE}")
+    config = load(CONFIG_FILE) if CONFIG_FILE.is_file() else Config()
+    if own:
+        config.merge(load(own))
     config.CourseDirectory.root = str(Path(root).resolve())
     for key, value in course_directory.items():
         setattr(config.CourseDirectory, key, value)
     return config
+
+
+def source_folder(config):
+    """The folder of the course's source notebooks (its solutions), as ``config`` places it."""
+    return Path(config.CourseDirectory.root, config.CourseDirectory.source_directory)
+
+
+COURSE_CONFIG_TEMPLATE = '''\
+"""nbgrader configuration of the course in {root}: the one place to configure it.
+
+grade-all, feedback, Formgrader (its Autograde and Generate too), `autograder grade --root` and the hub
+read it, on top of the kit's defaults ({project}). Set here only what this course changes.
+"""
+c = get_config()  # noqa: F821
+
+# The course's worksheets: the kit's solutions, released into release/ here.
+c.CourseDirectory.source_directory = {solutions!r}
+c.CourseDirectory.release_directory = "release"
+
+# --- What instructors change most: uncomment and edit -----------------------------
+# A late submission (after the due date set in Formgrader's Manage Assignments): "none", "zero" (no
+# points), or a plugin of your own (nbgrader's LateSubmissionPlugin).
+# c.LateSubmissionPlugin.penalty_method = "zero"
+#
+# Your own hand-drawn digits for worksheets 1 and 5 (one PNG or JPEG per digit, its label first in the name).
+# c.PlanHiddenTests.drawings = "/path/to/drawings"
+#
+# Time limits: one cell, one whole notebook (a host lowers the latter to ~3x its reference's time).
+# c.Execute.timeout = 600
+# c.SandboxedExecute.notebook_timeout = 1200
+#
+# Memory of a student's kernel, and the disk it may write.
+# c.SandboxedExecute.memory_limit = 8 * 2**30
+# c.SandboxedExecute.disk_quota = 4 * 2**30
+'''
+
+
+def write_course_configuration(root):
+    """Write ``root``/nbgrader_config.py for a course that grades the kit's worksheets, unless it has one;
+    returns its path."""
+    path = Path(root) / CONFIG_FILE.name
+    if not own_configuration(root):
+        path.write_text(COURSE_CONFIG_TEMPLATE.format(root=Path(root).resolve(), project=CONFIG_FILE,
+                                                      solutions=str(SOLUTIONS)))
+    return path
 
 
 def _put_interpreter_on_path():

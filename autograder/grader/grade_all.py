@@ -49,7 +49,8 @@ import nbformat
 from .. import UserError, safe_files
 from ..grading_run import HostFault, Record, report, terminal_text
 from ..pipeline import GRADEBOOK, GradingRun
-from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader
+from .course import (autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader,
+                     source_folder)
 from .reference import Verdict, apply, reference, reference_payload
 from .steps import course_secret
 from .worker import Answer, Payload, execute, executed_notebook, settle
@@ -493,8 +494,7 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
         config.SandboxedExecute.sandbox = "none"
     config.SandboxedExecute.show_kernel_output = verbose
     config.PlanHiddenTests.secret = course_secret(root)  # the workers cannot read the course folder
-    solutions = root / course_directory.get("source_directory", SOLUTIONS.name)
-    known = set(check_ids([], solutions))
+    known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
     if sandbox and not scheduler and "cannot start the jail" in host_problem(config):
         from .grading import NO_SANDBOX

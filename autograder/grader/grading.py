@@ -100,12 +100,12 @@ def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=No
         # The configuration of the course the solutions belong to (the project's, unless it has its own).
         settings = nbgrader_config(root, course=solutions.parent, source_directory=str(solutions),
                                    release_directory="release")
+        if config is not None:
+            settings.merge(config)
         settings.PlanHiddenTests.secret = course_secret(solutions.parent)  # the course's, so a regrade agrees
         settings.SandboxedExecute.show_kernel_output = verbose
         if not sandbox:
             settings.SandboxedExecute.sandbox = "none"
-        if config is not None:
-            settings.merge(config)
         problem = host_problem(settings)
         if problem:
             raise (UserError(NO_SANDBOX) if "cannot start the jail" in problem and sandbox
@@ -155,7 +155,8 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
             shutil.copy(autograded_path, Path(keep) / autograded_path.name)
     graded["notes"] = notes + graded["notes"]
     return {"assignment": assignment_id, "notebook": str(notebook), **graded,
-            "reference": {"host": verdict.host, "seconds": verdict.seconds, "budget_seconds": verdict.budget},
+            "reference": {"host": verdict.host, "seconds": verdict.seconds, "budget_seconds": verdict.budget,
+                          "cached": verdict.cached},
             "seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -4,12 +4,11 @@ Assignment List and Validate.
 nbgrader's lab extensions read their configuration from the server's working
 folder and from the Jupyter configuration path, and re-read it on every
 Formgrader request (nbgrader/apps/baseapp.py, formgrader/base.py). So the
-server runs in the course folder. A course with its own nbgrader_config.py
-(the project) is served with it. Any other course folder (the demo's, a
-test's) is never written into: its configuration, the project's rooted in
-that folder with the layout `grade-all --root` grades it with
-(`course.course_settings`), goes to a folder of the kit's own that is put
-first on ``JUPYTER_CONFIG_PATH``. The server's configuration there also
+server runs in the course folder, and a course folder is never written into:
+its configuration, as every command reads it (the kit's defaults, then the
+course's own nbgrader_config.py, rooted in that folder with the layout
+`grade-all --root` grades it with, `course.course_settings`), goes to a
+folder of the kit's own that is put first on ``JUPYTER_CONFIG_PATH``. The server's configuration there also
 swaps nbgrader's Validate handler for the kit's (`autograder.validate`),
 which gives `autograder check`'s verdicts, and keeps what a student wrote
 inert in Formgrader (`instructor_server_files`).
@@ -52,29 +51,34 @@ def instructor_server_files(**server_app):
 
 
 TEMPLATE = '''\
-"""nbgrader configuration of the course in {root}: the project's, rooted there (written by `autograder lab`)."""
-load_subconfig({project!r})  # noqa: F821  (traitlets provides it)
-c = get_config()  # noqa: F821
-c.CourseDirectory.root = {root!r}
+"""nbgrader configuration of the course in {root} (written by `autograder`, rewritten on each start): the
+kit's defaults, then the course's own nbgrader_config.py if it has one, rooted there."""
+c = get_config()  # noqa: F821  (traitlets provides it)
+load_subconfig({project!r})  # noqa: F821
+{own}c.CourseDirectory.root = {root!r}
 {settings}'''
 
 
-def course_config_file(root, folder):
-    """The course's configuration file: its own, else the project's rooted at ``root``, written into ``folder``."""
+def course_config_text(root):
+    """The configuration file of the course at ``root``, as `course.nbgrader_config` reads it."""
     root = Path(root).resolve()
-    own = CONFIG_FILE if root == PROJECT_ROOT else own_configuration(root)
-    if own:
-        return own
+    own = own_configuration(root) if root != PROJECT_ROOT else None
+    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
+    return TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings,
+                           own=f"load_subconfig({str(own)!r})  # noqa: F821\n" if own else "")
+
+
+def course_config_file(root, folder):
+    """The course's configuration, written into ``folder`` (the hub's instructors load it)."""
     path = Path(folder) / "course_nbgrader_config.py"
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
-    path.write_text(TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings))
+    path.write_text(course_config_text(root))
     return path
 
 
 def config_dir(root):
     """The folder put first on JUPYTER_CONFIG_PATH for the course at ``root``: its server settings,
-    and, for a course without a configuration of its own, its nbgrader_config.py."""
+    and its nbgrader_config.py (the kit's defaults, the course's own on top)."""
     root = Path(root).resolve()
     # private: the server imports what lies here, so a folder another user made first is refused
     folder = private_cache("lab") / hashlib.sha256(str(root).encode()).hexdigest()[:16]
@@ -82,12 +86,7 @@ def config_dir(root):
     for relative, text in instructor_server_files().items():
         (folder / relative).parent.mkdir(exist_ok=True)
         (folder / relative).write_text(text)
-    course = folder / CONFIG_FILE.name
-    if root == PROJECT_ROOT or own_configuration(root):
-        course.unlink(missing_ok=True)  # the course's own, in the server's working folder
-    else:
-        settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
-        course.write_text(TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings))
+    (folder / CONFIG_FILE.name).write_text(course_config_text(root))
     return folder
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from traitlets import Float, Unicode
@@ -53,6 +53,7 @@ class Verdict:
     flags: list = field(default_factory=list)
     scoring_seconds: float = 0.0
     scoring_budget: float = 0.0
+    cached: bool = False  # read from this host's cache, not run now
 
     @property
     def problem(self):
@@ -147,7 +148,11 @@ def cache_path(payload):
     settings = ReferenceRun(config=_config(payload.config))
     folder = Path(settings.cache_dir) if settings.cache_dir else private_cache("reference")
     versions = json.dumps(host.versions(), sort_keys=True)
-    key = hashlib.sha256(f"{socket.gethostname()}\0{kit.package_digest()}\0{versions}\0{payload.digest()}"
+    # Where the course lies is not part of the version: `grade` builds a throwaway course each time.
+    config = copy.deepcopy(payload.config)
+    config.get("CourseDirectory", {}).pop("root", None)
+    run = replace(payload, config=config)
+    key = hashlib.sha256(f"{socket.gethostname()}\0{kit.package_digest()}\0{versions}\0{run.digest()}"
                          .encode()).hexdigest()[:24]
     return folder / f"{payload.assignment}-{key}.json"
 
@@ -158,7 +163,7 @@ def reference(payload, fresh=False):
     path = cache_path(payload)
     if path.is_file() and not fresh:
         try:
-            return asdict(Verdict(**json.loads(path.read_text())))
+            return asdict(Verdict(**{**json.loads(path.read_text()), "cached": True}))
         except (ValueError, TypeError):
             pass
     verdict = judge(execute(payload), payload.config)
