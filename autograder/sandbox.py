@@ -31,6 +31,7 @@ out of reach from the private network namespace.
 import functools
 import glob
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -476,7 +477,7 @@ class Sandbox:
     def rlimit_args(self):
         limits = ["--core=0"]
         if self.limits.max_file_bytes:
-            limits.append(f"--fsize={self.limits.max_file_bytes}")
+            limits.append(f"--fsize={lowered('RLIMIT_FSIZE', self.limits.max_file_bytes)}")
         if not self.cgroups.available:
             # rlimits stand in for the control group: RLIMIT_DATA counts heap and
             # private mappings (not the address space TF and CUDA reserve).
@@ -485,10 +486,11 @@ class Sandbox:
             # Not on a GPU: CUDA's libraries abort (SIGABRT in cuBLAS's and cuDNN's set-up) under
             # RLIMIT_DATA, so there only a control group can bound memory (`describe` says so).
             if self.limits.memory_bytes and not gpu_devices():
-                limits.append(f"--data={self.limits.memory_bytes}")
+                limits.append(f"--data={lowered('RLIMIT_DATA', self.limits.memory_bytes)}")
         if not any(limit.startswith("--data=") for limit in limits):
-            # The grading process bounds its own heap (`worker.execute_job`); the jail has its own bound.
-            limits.append("--data=unlimited:")
+            # The grading process bounds its own heap (`worker.execute_job`); the jail has its own bound:
+            # the soft limit goes back up to the hard one, whatever the host set.
+            limits.append(f"--data={_prlimit_value(resource.getrlimit(resource.RLIMIT_DATA)[1])}:")
         return ["prlimit", *limits, "--"] if shutil.which("prlimit") else []
 
     def command(self, cmd):
@@ -576,6 +578,17 @@ def jail_failure(stderr):
         if line.startswith(("bwrap: ", "setpriv: ", "prlimit: ", "mount: ", "unshare: ")):
             return line.strip()[:300]
     return ""
+
+
+def lowered(name, wanted):
+    """``wanted`` for the resource ``name``, never above the hard limit this process already has: the jail only
+    ever lowers a limit (prlimit cannot raise one, and refused to start the jail under a host's lower FSIZE)."""
+    hard = resource.getrlimit(getattr(resource, name))[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def _prlimit_value(value):
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
 
 @functools.lru_cache(maxsize=1)
@@ -668,7 +681,8 @@ class SandboxKernelManager(AsyncKernelManager):
         else:
             kw["env"] = {**kw.get("env", os.environ), **self.extra_env}
             if shutil.which("prlimit"):  # not the grading process's own heap bound (`worker.bound_own_memory`)
-                kernel_cmd = ["prlimit", "--data=unlimited:", "--", *kernel_cmd]
+                kernel_cmd = ["prlimit", f"--data={_prlimit_value(resource.getrlimit(resource.RLIMIT_DATA)[1])}:", "--",
+                              *kernel_cmd]
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_interrupt_kernel(self):

@@ -106,6 +106,36 @@ def test_grade_refuses_to_run_without_a_sandbox(course):
     assert (report["score"], report["sandbox"]) == (3.0, "none")
 
 
+def test_a_host_under_a_lower_file_size_limit_still_grades(course, tmp_path, monkeypatch):
+    """Issue 22: under a hard RLIMIT_FSIZE below the jail's 1 GiB, prlimit could not raise it and the jail never
+    started; the jail only ever lowers a limit. (jail_problem is cached per process: a fresh one here.)"""
+    import os
+    import subprocess
+    import sys
+
+    path = submit(course, "sam", student_version(tiny_solution()))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    limit = 512 * 2**20
+    done = subprocess.run(["prlimit", f"--fsize={limit}:{limit}", "--", sys.executable, "-m", "autograder", "grade",
+                           str(path), "--solutions", str(course / "solutions")],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert "tiny: 3 / 3 points" in done.stdout
+
+
+def test_a_jail_that_fails_for_another_reason_names_that_reason(course, capsys, monkeypatch):
+    """Not "grading needs bubblewrap" when bubblewrap is there and something else stops the jail."""
+    from autograder.grader import worker
+
+    path = submit(course, "sam", student_version(tiny_solution()))
+    monkeypatch.setattr(worker, "jail_problem", lambda: "bubblewrap cannot start a jail here (prlimit: failed "
+                                                         "to set the FSIZE resource limit)")
+    assert run(["grade", str(path), "--solutions", str(course / "solutions")]) == 3
+    err = capsys.readouterr().err
+    assert "cannot start the jail: bubblewrap cannot start a jail here (prlimit: failed to set the FSIZE" in err
+    assert "needs bubblewrap" not in err and err.count("\n") == 1
+
+
 # --- check: a student's visible tests -------------------------------------------
 
 def test_check_runs_visible_tests_only(course, tmp_path):

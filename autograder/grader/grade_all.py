@@ -496,10 +496,11 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
     config.PlanHiddenTests.secret = course_secret(root)  # the workers cannot read the course folder
     known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
-    if sandbox and not scheduler and "cannot start the jail" in host_problem(config):
-        from .grading import NO_SANDBOX
+    if sandbox and not scheduler and "cannot start the jail" in (problem := host_problem(config)):
+        from .grading import no_jail_error
 
-        raise UserError(NO_SANDBOX)
+        raise no_jail_error(problem)  # one sentence: the fix for a missing bubblewrap, else the cause
+
     state_path = root / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     outcomes, pending = {}, []

@@ -40,6 +40,14 @@ NO_SANDBOX = ("grading needs bubblewrap (`apt-get install bubblewrap`) to jail t
               "everything you can.")
 
 
+def no_jail_error(problem):
+    """The error for a host that cannot grade: the fix where the cause is a missing bubblewrap, else the cause
+    itself (a jail that fails for another reason is the host's fault, not a missing package)."""
+    if "bubblewrap is not installed" in problem:
+        return UserError(NO_SANDBOX)
+    return HostFaultError(f"this host cannot grade: {problem}; no score was saved.")
+
+
 class GradingFailed(UserError):
     """nbgrader could not grade the submission; the message is its real cause."""
 
@@ -108,8 +116,8 @@ def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=No
             settings.SandboxedExecute.sandbox = "none"
         problem = host_problem(settings)
         if problem:
-            raise (UserError(NO_SANDBOX) if "cannot start the jail" in problem and sandbox
-                   else HostFaultError(f"this host cannot grade: {problem}; no score was saved."))
+            raise no_jail_error(problem) if sandbox else HostFaultError(
+                f"this host cannot grade: {problem}; no score was saved.")
         shutil.copyfile(prepared_gradebook(assignment_id, solutions), root / "gradebook.db")
         yield root, settings
 
