@@ -248,10 +248,13 @@ def test_grade_runs_the_reference_once_per_host_and_version(course, tmp_path, mo
     runs = []
     real = reference.execute
     monkeypatch.setattr(reference, "execute", lambda payload: runs.append(payload.assignment) or real(payload))
+    said = []
     reports = [grading.grade_submission(submit(course, name, student_version(tiny_solution())),
-                                        solutions=course / "solutions") for name in ("sam", "kim")]
+                                        solutions=course / "solutions", say=said.append) for name in ("sam", "kim")]
     assert [r["score"] for r in reports] == [3.0, 3.0]
     assert runs == ["tiny"]
+    assert said == ["this host grades the reference solution of tiny first (once per host and version; "
+                    "a minute or more)"]  # the wait is named, the first time only
     assert [r["reference"]["cached"] for r in reports] == [False, True]
     assert len(list((tmp_path / "cache" / "autograder" / "reference").iterdir())) == 1
 

@@ -144,7 +144,8 @@ def dispatch(args):
             config.pop("CourseDirectory")
         report = grading.grade_submission(args.notebook, args.assignment, keep=args.keep, config=config,
                                           solutions=solutions, sandbox=not args.no_sandbox,
-                                          verbose=args.verbose, timeout=args.timeout)
+                                          verbose=args.verbose, timeout=args.timeout,
+                                          say=lambda line: print(f"autograder: {line}", file=sys.stderr, flush=True))
         if args.json:
             grading.write_json(report, args.json)
         if not args.quiet:

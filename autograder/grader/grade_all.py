@@ -140,8 +140,9 @@ class Dispatcher:
     whose worker died is run once more by the scheduler (allowed-failures 1).
     """
 
-    def __init__(self, client, config, timeout, gpu, lock):
+    def __init__(self, client, config, timeout, gpu, lock, say=lambda line: None):
         self.client, self.config, self.timeout, self.gpu, self.lock = client, config, timeout, gpu, lock
+        self.say = say  # a line for the instructor: which reference runs hold the class back
         self.resources = {"GPU": 1} if gpu else None
         self.hosts = {}
         self.changed = threading.Condition()
@@ -238,11 +239,17 @@ class Dispatcher:
 
     def _check(self, host, assignment):
         """The host's reference run for ``assignment``; a host short of full marks is faulted."""
+        self.say(f"{host.name}: grading the reference solution of {assignment} before its submissions "
+                 "(once per host and version; a minute or more the first time)")
         try:
             found = self._on(host, reference, self._reference_payload(host, assignment), "reference")
             verdict = Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
         except Exception as e:
             verdict = Verdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
+        self.say(f"{host.name}: the reference solution of {assignment}: " + (
+            f"{verdict.score:g}/{verdict.max_score:g}" + (" (this host's cached verdict)" if verdict.cached
+                                                          else f" in {verdict.seconds:.0f} s")
+            if verdict.ok else f"FAILED, so this host grades none of it: {verdict.problem}"))
         with self.changed:
             host.busy -= 1
             if verdict.ok:
@@ -520,6 +527,15 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
             else:
                 pending.append(sub)
 
+        if progress:  # at once: the cluster takes seconds to start
+            where = f"the Dask cluster at {scheduler}" if scheduler else f"{workers} local worker" + "s" * (workers != 1)
+            malformed = sum(1 for sub in submissions if sub.problem)
+            kept = len(submissions) - len(pending) - malformed
+            besides = [f"{kept} unchanged, kept as graded"] * bool(kept) + [f"{malformed} that cannot be graded, "
+                                                                           "listed at the end"] * bool(malformed)
+            print(f"autograder: {len(pending)} of {len(submissions)} submissions in {root} to grade"
+                  + (f" ({'; '.join(besides)})" if besides else "") + (f", on {where}" if pending else "") + ".",
+                  file=sys.stderr, flush=True)
         # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
         with dask_client(workers, scheduler, verbose, dashboard) if pending else contextlib.nullcontext() as client:
             if gpu and pending and not any(w.get("resources", {}).get("GPU")
@@ -532,8 +548,9 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
                 if sub.problem and sub.assignment in known:
                     _zero_row(api, sub)
             lock = threading.Lock()
-            dispatcher = Dispatcher(client, config, timeout, gpu, lock) if pending else None
             bar = _progress(len(pending)) if progress and pending else None
+            say = bar.write if bar else (lambda line: None)
+            dispatcher = Dispatcher(client, config, timeout, gpu, lock, say) if pending else None
 
             def grade_one(sub):
                 with lock:
@@ -594,6 +611,9 @@ class _progress:
             self.failed += 1
         self.bar.set_postfix(done=self.done, failed=self.failed, running=running)
         self.bar.update(1)
+
+    def write(self, line):
+        self.bar.write(terminal_text(f"autograder: {line}"), file=sys.stderr)
 
     def close(self):
         self.bar.close()

@@ -129,12 +129,13 @@ def reference_verdict(assignment_id, solutions=SOLUTIONS, timeout=3600, **option
 
 
 def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTIONS, sandbox=True, config=None,
-                     verbose=False, timeout=3600):
+                     verbose=False, timeout=3600, say=None):
     """Grade ``notebook`` like nbgrader autograde; return the report dict.
 
     ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
     the source notebooks, hidden tests included; ``sandbox`` False grades
-    without the jail (the report says so); ``config`` adds nbgrader settings.
+    without the jail (the report says so); ``config`` adds nbgrader settings;
+    ``say`` is told of a long wait (the host's first reference run).
     """
     notebook = Path(notebook)
     nb, notes = read_notebook(notebook, with_notes=True)
@@ -142,7 +143,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     started = time.perf_counter()
     with throwaway_course(assignment_id, solutions, sandbox, config, verbose) as (root, settings):
         notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
-        verdict = check_here(settings, assignment_id, timeout)
+        verdict = check_here(settings, assignment_id, timeout, say=say)
         if not verdict.ok:
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
         apply(settings, verdict)

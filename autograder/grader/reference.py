@@ -157,15 +157,19 @@ def cache_path(payload):
     return folder / f"{payload.assignment}-{key}.json"
 
 
-def reference(payload, fresh=False):
+def reference(payload, fresh=False, say=None):
     """The verdict of this host on the reference ``payload``: cached, else run now (a Dask task too).
-    ``fresh``: run it now whatever the cache holds (the host checking itself after a failed run)."""
+    ``fresh``: run it now whatever the cache holds (the host checking itself after a failed run);
+    ``say``: told when the run starts (it takes a minute or more)."""
     path = cache_path(payload)
     if path.is_file() and not fresh:
         try:
             return asdict(Verdict(**{**json.loads(path.read_text()), "cached": True}))
         except (ValueError, TypeError):
             pass
+    if say:
+        say(f"this host grades the reference solution of {payload.assignment} first (once per host and version; "
+            "a minute or more)")
     verdict = judge(execute(payload), payload.config)
     if verdict.ok:  # a failure is never cached: the host may be mended
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +179,7 @@ def reference(payload, fresh=False):
     return asdict(verdict)
 
 
-def check_here(config, assignment_id, timeout, fresh=False):
+def check_here(config, assignment_id, timeout, fresh=False, say=None):
     """This host's verdict on ``assignment_id`` (for `autograder grade`)."""
-    return Verdict(**reference(reference_payload(config, assignment_id, timeout), fresh=fresh))
+    return Verdict(**reference(reference_payload(config, assignment_id, timeout), fresh=fresh, say=say))
 
