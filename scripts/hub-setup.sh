@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The course's JupyterHub on one machine, as root: everything `autograder hub` checks before it starts.
 #
-#   sudo bash scripts/hub-setup.sh --course DIR --instructor NAME --student NAME [--student NAME ...]
-#        [--students-file FILE] [--hub-dir DIR] [--instructors-group G] [--students-group G]
+#   bash scripts/hub-setup.sh --course DIR --instructor NAME --student NAME [--student NAME ...]
+#        [--students-file FILE] [--hub-dir DIR] [--instructors-group G] [--students-group G] [--worksheets DIR]
 #
+# 0. A course folder other than this checkout gets the worksheets' sources (with their solutions and hidden
+#    tests; --worksheets, default this checkout's solutions/) in DIR/source/, and DIR/nbgrader_config.py: the
+#    one place to configure the course (late penalty, drawings, limits), on top of the kit's defaults.
 # 1. Unix groups (instructors, students) and users, each with a private home (0700). No passwords are
 #    set: for PAM log-ins set them with `passwd` or `chpasswd`; other authenticators need none.
 # 2. This kit's checkout (solutions, the grader's package and its hidden data, published pages, the
@@ -20,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 project=$PWD
 course=$project
+worksheets=$project/solutions
 hub_dir=/srv/autograder
 instructors_group=instructors
 students_group=students
@@ -28,6 +32,7 @@ students=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --course) course=$2; shift 2 ;;
+    --worksheets) worksheets=$2; shift 2 ;;
     --hub-dir) hub_dir=$2; shift 2 ;;
     --instructor) instructors+=("$2"); shift 2 ;;
     --student) students+=("$2"); shift 2 ;;
@@ -43,7 +48,7 @@ done
 # interpreter (students), so that interpreter must be open to all: pyenv's under /root is not.
 base_python=$(.venv/bin/python -c "import sys; print(sys._base_executable)")
 if ! runuser -u nobody -- "$base_python" -c "" 2>/dev/null; then
-  echo "hub-setup: other users cannot run $base_python (.venv's interpreter); rebuild .venv on a system Python: rm -rf .venv && PYTHON=/usr/bin/python3 bash scripts/setup.sh" >&2
+  echo "hub-setup: other users cannot run $base_python (.venv's interpreter); run bash scripts/setup.sh, which rebuilds .venv on a Python they can run" >&2
   exit 2
 fi
 mkdir -p "$course" "$hub_dir"
@@ -54,8 +59,9 @@ for name in "${instructors[@]}" "${students[@]}"; do
 done
 
 if [ "$course" != "$project" ]; then
-  echo "== the course's configuration, the one place to set its late penalty, drawings and limits: $course/nbgrader_config.py"
-  .venv/bin/python -c "import sys; from autograder.grader.course import write_course_configuration; write_course_configuration(sys.argv[1])" "$course"
+  echo "== the course: its worksheets in $course/source/, its settings (late penalty, drawings, limits) in $course/nbgrader_config.py"
+  .venv/bin/python -c "import sys; from autograder.grader.course import start_course; start_course(*sys.argv[1:])" \
+    "$course" "$worksheets"
 fi
 
 echo "== users: instructors (${instructors[*]:-none new}), students (${students[*]:-none new})"

@@ -366,9 +366,8 @@ def test_a_copy_that_fails_half_way_is_refused_whole_and_keeps_the_earlier_one(c
     assert [p.name for p in (submitted / ME).iterdir()] == ["tiny"]  # nothing of the failed copy left
     for student in (*CLASSMATES, "cy"):
         assert_collected(submitted, student)
-    reason = (f"refused '{later.name}': the whole submission was refused: copying it failed "
-              "(OSError: Input/output error)")
-    assert reason in report(course) and reason in log
+    reason = (f"'{later.name}': the whole submission was refused: copying it failed (OSError: Input/output error)")
+    assert f"refused {reason}" in report(course) and f"[WARNING]     {reason}" in log
 
 
 @pytest.mark.parametrize("how", ["removed", "replaced"])
@@ -533,3 +532,22 @@ def test_in_the_hubs_inbound_no_student_renames_or_removes_anothers_submission()
         assert own.stat().st_uid == pwd.getpwnam(cy).pw_uid
     finally:
         shutil.rmtree(top)
+
+
+def test_collect_tells_the_instructor_one_line_each_grouped_by_student(course):
+    """Issue 22: Formgrader's Collect dialog shows nbgrader's log: the refusals came one by one among the
+    other lines, with the whole inbound folder name, and a traceback where one was logged for debugging."""
+    ada, ben = with_classmates(course)
+    os.symlink("/etc/passwd", ada / "passwd")
+    (ada / "huge.bin").write_bytes(b"x" * 2_000_000)
+    os.mkfifo(ben / "pipe")
+    log, _ = collect(course)
+    lines = log.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("[WARNING] ada (tiny): 2 things to know"))
+    assert sorted(lines[start + 1:start + 3]) == [
+        "[WARNING]     'huge.bin' refused: it is 2,000,000 bytes, over the course's limit of 1,000,000 "
+        "(CourseDirectory.max_file_size)",
+        "[WARNING]     'passwd' refused: it is a link to '/etc/passwd'; only files and folders are collected"], lines
+    assert lines[start + 3].startswith("[WARNING] ben (tiny): 1 thing to know")
+    assert lines[start + 4] == "[WARNING]     'pipe' refused: it is a named pipe; only files and folders are collected"
+    assert "[DEBUG]" not in log and "Traceback" not in log

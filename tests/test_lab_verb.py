@@ -9,7 +9,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from autograder import UserError
 from autograder.cli import run
 from autograder.grader.course import (CONFIG_FILE, PROJECT_ROOT, SOLUTIONS, course_settings, nbgrader_config,
-                                     source_folder, write_course_configuration)
+                                     source_folder, start_course)
 from autograder.grader.lab import config_dir, lab_command, server_root
 from autograder.pipeline import AUTOGRADE
 from tiny_course import make_course
@@ -76,19 +76,24 @@ def test_a_course_file_that_sets_only_a_late_penalty_keeps_the_kit_and_the_works
     assert source_folder(nbgrader_config(course, **course_settings(course))) == SOLUTIONS
 
 
-def test_the_course_file_hub_setup_writes_loads_the_kit_and_names_the_settings_to_change(tmp_path, monkeypatch):
+def test_the_course_hub_setup_starts_has_its_sources_and_a_file_naming_the_settings_to_change(tmp_path, monkeypatch):
+    """Issue 22: the hub's course folder showed the instructor only gradebook.db, and had no configuration."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kit = make_course(tmp_path / "kit")
     course = tmp_path / "course"
     course.mkdir()
-    path = write_course_configuration(course)
+    path = start_course(course, kit / "solutions")
+    assert (course / "source" / "tiny" / "tiny.ipynb").read_bytes() == (kit / "solutions" / "tiny" / "tiny.ipynb").read_bytes()
     text = path.read_text()
     assert "# c.LateSubmissionPlugin.penalty_method" in text and "# c.PlanHiddenTests.drawings" in text
     path.write_text(text.replace('# c.LateSubmissionPlugin.penalty_method = "zero"',
                                  'c.LateSubmissionPlugin.penalty_method = "zero"'))
     config = nbgrader_config(course, **course_settings(course))
     assert (config.LateSubmissionPlugin.penalty_method, config.Autograde.autograde_preprocessors) == ("zero", AUTOGRADE)
-    assert source_folder(config) == SOLUTIONS
-    assert write_course_configuration(course).read_text() != text  # the instructor's edit is kept
+    assert source_folder(config) == course / "source"
+    (course / "source" / "tiny" / "tiny.ipynb").write_text("{}")  # the instructor's edits
+    start_course(course, kit / "solutions")  # hub-setup.sh again, to add students
+    assert "penalty_method = \"zero\"\n" in path.read_text() and (course / "source" / "tiny" / "tiny.ipynb").read_text() == "{}"
 
 
 def test_a_course_file_that_names_a_missing_source_folder_is_one_sentence(tmp_path, capsys):
@@ -178,3 +183,19 @@ def test_a_lab_settings_folder_someone_else_prepared_is_refused(tmp_path, monkey
     with pytest.raises(UserError, match="not a folder of yours"):
         config_dir(course)
     assert list(theirs.iterdir()) == []
+
+
+def test_formgrader_dialogs_show_nbgraders_log_without_the_servers_debug_lines(tmp_path):
+    """Issue 22: the Generate dialog was full of the language servers' DEBUG probes, and Collect's showed the
+    tracebacks it logs for debugging: Formgrader handed nbgrader the logger's level, 0."""
+    from lab_server import LabServer
+
+    (tmp_path / "jupyter").mkdir()
+    server = LabServer(make_course(tmp_path / "course"), tmp_path / "jupyter").start()
+    try:
+        generated = server.api("POST", "/formgrader/api/assignment/tiny/assign")
+    finally:
+        server.stop()
+    assert generated["success"], generated
+    assert "[INFO] Converting notebook" in generated["log"]
+    assert "[DEBUG]" not in generated["log"], generated["log"][:2000]

@@ -104,8 +104,9 @@ read it, on top of the kit's defaults ({project}). Set here only what this cours
 """
 c = get_config()  # noqa: F821
 
-# The course's worksheets: the kit's solutions, released into release/ here.
-c.CourseDirectory.source_directory = {solutions!r}
+# nbgrader's layout: the worksheets with their solutions and hidden tests in source/<id>/ (copied from the kit;
+# edit them there), released into release/<id>/.
+c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 
 # --- What instructors change most: uncomment and edit -----------------------------
@@ -126,13 +127,16 @@ c.CourseDirectory.release_directory = "release"
 '''
 
 
-def write_course_configuration(root):
-    """Write ``root``/nbgrader_config.py for a course that grades the kit's worksheets, unless it has one;
-    returns its path."""
-    path = Path(root) / CONFIG_FILE.name
+def start_course(root, worksheets=SOLUTIONS):
+    """A course folder of its own at ``root``: the worksheets' sources copied into ``root/source/`` (where the
+    instructor sees and edits them), and ``root/nbgrader_config.py``. What is there already is kept."""
+    root = Path(root)
+    source = root / "source"
+    if not source.exists():
+        shutil.copytree(worksheets, source, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    path = root / CONFIG_FILE.name
     if not own_configuration(root):
-        path.write_text(COURSE_CONFIG_TEMPLATE.format(root=Path(root).resolve(), project=CONFIG_FILE,
-                                                      solutions=str(SOLUTIONS)))
+        path.write_text(COURSE_CONFIG_TEMPLATE.format(root=root.resolve(), project=CONFIG_FILE))
     return path
 
 

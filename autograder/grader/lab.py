@@ -36,6 +36,8 @@ INERT_EXPORTER = {"sanitize_html": True, "preprocessors": ["autograder.grader.in
 # Formgrader's pages refuse every script but their own (autograder/grader/formgrader_csp.py): enabled the
 # way an extension enables itself, in jupyter_server_config.d/, so the kit's own list stays as it is.
 FORMGRADER_CSP = "autograder.grader.formgrader_csp"
+# Formgrader's dialogs at the server's log level, not DEBUG (autograder/grader/formgrader_log.py).
+FORMGRADER_LOG = "autograder.grader.formgrader_log"
 
 
 def instructor_server_files(**server_app):
@@ -45,8 +47,8 @@ def instructor_server_files(**server_app):
         "jupyter_server_config.json": json.dumps(
             {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS, **server_app}, "HTMLExporter": INERT_EXPORTER},
             indent=1),
-        f"jupyter_server_config.d/{FORMGRADER_CSP.replace('.', '_')}.json": json.dumps(
-            {"ServerApp": {"jpserver_extensions": {FORMGRADER_CSP: True}}}, indent=1),
+        **{f"jupyter_server_config.d/{name.replace('.', '_')}.json": json.dumps(
+            {"ServerApp": {"jpserver_extensions": {name: True}}}, indent=1) for name in (FORMGRADER_CSP, FORMGRADER_LOG)},
     }
 
 
