@@ -20,6 +20,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 GRADER = PACKAGE / "grader"
+# The kit's JupyterLab extension (autograder/labextensions/@autograder/lab): a folder of prebuilt extensions.
+LAB_EXTENSIONS = PACKAGE / "labextensions"
 NAME = "autograder-student"
 
 
@@ -156,6 +158,9 @@ include = ["autograder*"]
 # The file sorts after nbgrader's own nbgrader.json, so its choice is the one that stands.
 [tool.setuptools.data-files]
 "etc/jupyter/jupyter_server_config.d" = ["jupyter-config/nbgrader_autograder.json"]
+# The kit's JupyterLab extension: Validate says which cell runs, (view feedback) opens the page.
+"share/jupyter/labextensions/@autograder/lab" = ["autograder/labextensions/@autograder/lab/package.json"]
+"share/jupyter/labextensions/@autograder/lab/static" = ["autograder/labextensions/@autograder/lab/static/remoteEntry.js"]
 """
 DEPENDENCIES = ["tensorflow>=2.18,<2.22", "keras>=3.6,<4", "nbgrader>=0.9.6,<0.10", "jupyterlab>=4,<5",
                 "numpy>=1.26", "pillow>=10", "matplotlib>=3.8"]

@@ -33,7 +33,8 @@ def read_notebook(path, with_notes=False):
 
 
 class Progress:
-    """One status line on stderr while the notebook runs: cell, section, seconds."""
+    """Which cell runs, in which section: one status line on ``stream`` while the notebook runs (none
+    without a stream: Validate's dialog asks for ``line`` instead)."""
 
     def __init__(self, nb, stream=sys.stderr):
         self.titles = sections(nb)
@@ -42,14 +43,21 @@ class Progress:
         self.stream = stream
         self.started = time.perf_counter()
         self.last_section = None
-        self.tty = stream.isatty()
+        self.tty = stream is not None and stream.isatty()
+        self.line = "starting the kernel"
+
+    @property
+    def seconds(self):
+        return time.perf_counter() - self.started
 
     def __call__(self, cell, cell_index, **_):
         if cell.cell_type != "code":
             return
         section = self.titles[cell_index] or "start"
-        elapsed = time.perf_counter() - self.started
-        text = f"  cell {self.code_index[cell_index] + 1}/{self.total} · {section} · {elapsed:.0f} s"
+        self.line = f"cell {self.code_index[cell_index] + 1}/{self.total} · {section}"
+        text = f"  {self.line} · {self.seconds:.0f} s"
+        if self.stream is None:
+            return
         if self.tty:
             self.stream.write("\r" + text[:110].ljust(110))
         elif section != self.last_section:

@@ -30,6 +30,10 @@ from .grading_run import cell_messages, wrap
 SERVER_EXTENSIONS = {"nbgrader.server_extensions.validate_assignment": False, "autograder.validate": True}
 
 
+# What each Validate that runs now is doing: {notebook path: student_check.Progress}, for the dialog.
+RUNNING = {}
+
+
 class CheckValidator(Validator):
     """nbgrader's Validator, running the course's check steps and giving check's messages."""
 
@@ -41,11 +45,15 @@ class CheckValidator(Validator):
         return super().validate(filename)
 
     def _preprocess(self, nb):
-        from .student_check import check_config, run_check
+        from .student_check import Progress, check_config, run_check
 
         config = check_config(self._path)
         config.merge(self.config)  # what the server's own configuration adds
-        nb = run_check(nb, self._path.parent, self._path.stem, config)
+        RUNNING[str(self._path)] = progress = Progress(nb, stream=None)
+        try:
+            nb = run_check(nb, self._path.parent, self._path.stem, config, progress)
+        finally:
+            RUNNING.pop(str(self._path), None)
         self._messages = cell_messages(nb)
         return nb
 
@@ -64,7 +72,7 @@ class ValidateAssignment(LoggingConfigurable):
                            help="The Validator that JupyterLab's Validate button runs.").tag(config=True)
 
 
-def _handler_class():
+def _handler_classes():
     from jupyter_core.paths import jupyter_config_path
     from jupyter_server.base.handlers import JupyterHandler
     from nbgrader.apps import NbGrader
@@ -99,14 +107,32 @@ def _handler_class():
                                                    f"{type(e).__name__}: {str(e).strip()[:300]}"}
 
         @web.authenticated
-        def post(self):
+        async def post(self):
+            import asyncio
+
             try:
                 path = self.get_argument("path")
             except web.MissingArgumentError:
                 path = self.get_json_body()["path"]
-            self.finish(json.dumps(self.validate_notebook(path)))
+            # In a thread: the server answers meanwhile (the dialog's progress, the student's other tabs).
+            result = await asyncio.get_running_loop().run_in_executor(None, self.validate_notebook, path)
+            self.finish(json.dumps(result))
 
-    return ValidateHandler
+    class ProgressHandler(JupyterHandler):
+        """``GET /autograder/validate/progress?path=...``: what the Validate of that notebook runs now
+        (``{}`` when none runs), for the dialog the kit's JupyterLab extension fills in."""
+
+        def initialize(self, root_dir):
+            self.root_dir = root_dir
+
+        @web.authenticated
+        def get(self):
+            target = (Path(self.root_dir).resolve() / self.get_argument("path")).resolve()
+            progress = RUNNING.get(str(target))
+            self.finish(json.dumps({} if progress is None else {"line": progress.line,
+                                                                "seconds": round(progress.seconds)}))
+
+    return ValidateHandler, ProgressHandler
 
 
 def _jupyter_server_extension_points():
@@ -117,5 +143,7 @@ def _load_jupyter_server_extension(serverapp):
     from jupyter_server.utils import url_path_join
 
     base = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", [(url_path_join(base, r"/assignments/validate"), _handler_class(),
-                                            {"root_dir": serverapp.root_dir})])
+    validate, progress = _handler_classes()
+    serverapp.web_app.add_handlers(".*$", [
+        (url_path_join(base, r"/assignments/validate"), validate, {"root_dir": serverapp.root_dir}),
+        (url_path_join(base, r"/autograder/validate/progress"), progress, {"root_dir": serverapp.root_dir})])

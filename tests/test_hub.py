@@ -152,12 +152,23 @@ def hub():
         shutil.rmtree(hub_dir / leftover, ignore_errors=True)
     BASE.mkdir(parents=True, exist_ok=True)
     os.chmod(BASE, 0o755)
-    make_course(course, config=COURSE_CONFIG)
+    # The course's worksheets: the tiny one, kept where only root reads it, as the kit's solutions/ are kept.
+    kit = BASE / "kit"
+    shutil.rmtree(kit, ignore_errors=True)
+    make_course(kit)
+    os.chmod(kit, 0o700)
     setup = subprocess.run(["bash", PROJECT / "scripts" / "hub-setup.sh", "--course", course, "--hub-dir", hub_dir,
-                            "--instructor", INSTRUCTOR, *[a for s in (*STUDENTS, ATTACKER) for a in ("--student", s)]],
+                            "--worksheets", kit / "solutions", "--instructor", INSTRUCTOR,
+                            *[a for s in (*STUDENTS, ATTACKER) for a in ("--student", s)]],
                            capture_output=True, text=True)
     assert setup.returncode == 0, setup.stdout + setup.stderr
     step_time("hub-setup.sh", started)
+    # The instructor sets the course's rules in the one file hub-setup.sh wrote for them (issue 22: the README's
+    # way to set a late penalty stopped grade-all, or was silently ignored).
+    config = course / "nbgrader_config.py"
+    assert "# c.LateSubmissionPlugin.penalty_method" in config.read_text()
+    with open(config, "a") as f:
+        f.write(COURSE_CONFIG)
     for user in (INSTRUCTOR, *STUDENTS):
         fresh_home(user)
     started = time.monotonic()
@@ -186,20 +197,12 @@ def import_roster(layout):
 
 
 def fresh_home(user):
-    """The user's home as on the first day: no worksheet, no nbgrader cache, no JupyterLab workspace,
-    and no news toast in JupyterLab (it would cover the buttons)."""
-    from autograder.grader.hub import as_user
-
+    """The user's home as on the first day: no worksheet, no nbgrader cache, no JupyterLab workspace or
+    settings (the news toast that would cover the buttons is off for everyone: issue 22)."""
     home = Path(f"~{user}").expanduser()
-    for leftover in (ASSIGNMENT, ".local/share/jupyter/nbgrader_cache", ".jupyter/lab/workspaces"):
+    for leftover in (ASSIGNMENT, ".local/share/jupyter/nbgrader_cache", ".jupyter/lab/workspaces",
+                     ".jupyter/lab/user-settings"):
         shutil.rmtree(home / leftover, ignore_errors=True)
-    settings = {"apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
-    script = ("import json, os, sys\n"
-              "for name, value in json.loads(sys.argv[1]).items():\n"
-              "    p = os.path.expanduser(f'~/.jupyter/lab/user-settings/@jupyterlab/{name}.jupyterlab-settings')\n"
-              "    os.makedirs(os.path.dirname(p), exist_ok=True)\n"
-              "    open(p, 'w').write(json.dumps(value))\n")
-    as_user(user, ["python3", "-c", script, json.dumps(settings)], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +236,8 @@ def login(browser, hub, user):
     context.set_default_timeout(90_000)
     context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
     page = context.new_page()
+    visited = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url) if frame == page.main_frame else None)
     page.goto(hub.base + "/hub/login")
     page.fill("#username_input", user)
     page.fill("#password_input", "any password: the dummy authenticator")
@@ -241,12 +246,17 @@ def login(browser, hub, user):
     page.wait_for_selector("#jupyterlab-splash", state="detached")
     page.wait_for_function("window.jupyterapp !== undefined")
     page.evaluate("async () => { await window.jupyterapp.restored; }")
+    # The log-in said at once that the server was starting (issue 22: 10 s of silence first).
+    assert any("/hub/spawn-pending/" in url for url in visited), visited
+    page.wait_for_timeout(1500)
+    expect(page.locator(".Toastify__toast")).to_have_count(0)  # no news toast over the buttons
     step_time(f"log-in {user}", started)
     return page
 
 
 def command(page, name, args=None):
-    return page.evaluate("([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}])
+    # the command's result (a widget, say) stays in the page: it cannot be serialized
+    page.evaluate("async ([name, args]) => { await window.jupyterapp.commands.execute(name, args); }", [name, args or {}])
 
 
 def has_commands(page, names):
@@ -355,12 +365,19 @@ def test_instructor_releases_the_worksheet_from_formgrader(sessions, hub):
     frame = formgrader(page, hub)
     row = assignment_row(frame)
     expect(row.locator("td.status")).to_have_text("draft")
-    assert "Successfully created the student version of 'tiny'" in press(frame, row, "assign")
+    generated = press(frame, row, "assign")
+    assert "Successfully created the student version of 'tiny'" in generated
+    assert "[DEBUG]" not in generated, generated  # issue 22: the language servers' probes filled the dialog
     expect(row.locator("td.release a")).to_be_visible()
     log = press(frame, row, "release")
     assert "Successfully released 'tiny'" in log, log
     expect(row.locator("td.status")).to_have_text("released")
     page.screenshot(path=DOCS / "hub-formgrader.png")
+    # The assignment's name opens its sources in the file browser: the course's own source/ (issue 22: the
+    # link did nothing, and the instructor's JupyterLab showed the course without its worksheets).
+    row.locator("td.name a").click()
+    expect(page.locator(".jp-FileBrowser-crumbs")).to_contain_text("source")
+    expect(page.locator(".jp-DirListing-itemText", has_text=f"{ASSIGNMENT}.ipynb")).to_be_visible()
     released = hub.layout.course_exchange / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     assert released.is_file() and MARKER not in released.read_text()
     step_time("release", started)
@@ -451,7 +468,7 @@ os.mkdir(folder)
 open(os.path.join(folder, "tiny.ipynb"), "w").write(notebook)
 open(os.path.join(folder, "timestamp.txt"), "w").write(forged)
 os.symlink(os.path.join(course, "gradebook.db"), os.path.join(folder, "gradebook.db"))
-os.symlink(os.path.join(course, "solutions"), os.path.join(folder, "solutions"))
+os.symlink(os.path.join(course, "source"), os.path.join(folder, "solutions"))
 os.mkfifo(os.path.join(folder, "pipe"))
 open(os.path.join(folder, "new\nline.txt"), "w").write("x")
 open(os.path.join(folder, "\u202egnp.py"), "w").write("x")
@@ -534,7 +551,8 @@ def test_students_cannot_read_each_others_work_or_the_course(hub):
         "ada's fetched worksheet": Path("~ada").expanduser() / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
         "the released feedback folder": hub.layout.course_exchange / "feedback",
         "the course folder": course,
-        "the course's solutions": course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "the course's sources": course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "the worksheets the course was made from": BASE / "kit" / "solutions",
         "the gradebook": course / "gradebook.db",
         "the course secret": course / ".autograder-secret",
         "the grader's package": PROJECT / "autograder" / "grader" / "hidden.py",
@@ -562,8 +580,12 @@ def test_instructor_collects_in_formgrader(sessions, hub):
     frame = formgrader(page, hub, "manage_assignments")
     row = assignment_row(frame)
     log = press(frame, row, "collect")
+    (ARTIFACTS / "collect-dialog.txt").write_text(log)
     assert "Successfully collected" in log, log
-    assert "refused" in log  # cy's refusals, in the dialog
+    # cy's refusals, one line each under cy's name; no traceback, no debugging lines (issue 22)
+    assert re.search(r"cy \(tiny\): \d+ things to know; each is also in .*collect\.log", log), log
+    assert "'pipe' refused: it is a named pipe" in log
+    assert "Traceback" not in log and "[DEBUG]" not in log
     expect(row.locator("td.num-submissions")).to_have_text("3")
     submitted = hub.course / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == ["ada", "ben", "cy"]
@@ -590,6 +612,31 @@ def test_the_hostile_submission_was_collected_safely(hub):
     stamp = (cy / "timestamp.txt").read_text()
     assert forged.startswith("2000") and stamp > hub.due.strftime("%Y-%m-%d %H:%M:%S")
     assert "its own timestamp says 2000-01-01" in report
+
+
+def test_instructor_autogrades_a_submission_from_formgrader(sessions, hub):
+    """Issue 22: grading from Formgrader, with nbgrader's own Autograde button: the kit's pipeline, jail and
+    limits, the row saying "Please wait..." meanwhile, then the log in a dialog and the score in the table."""
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    frame = formgrader(page, hub, f"manage_submissions/{ASSIGNMENT}")
+    row = frame.locator("#main-table tr", has=frame.locator("td.student-id", has_text="ada"))
+    name = row.locator("td.student-name").element_handle()  # the row's cells empty while it grades
+    row.locator("td.autograde a").click()
+    assert name.inner_text() == "Please wait..."
+    dialog = frame.locator(".modal.in .modal-content")
+    expect(dialog).to_be_visible(timeout=300_000)
+    text = dialog.inner_text()
+    (ARTIFACTS / "autograde-dialog.txt").write_text(text)
+    dialog.locator(".modal-footer button").click()
+    assert f"Successfully autograded '{ASSIGNMENT}' for student 'ada'" in text, text
+    assert "[DEBUG]" not in text and "Traceback" not in text
+    expect(row.locator("td.score")).to_have_text("2 / 3")
+    [(score,)] = gradebook(hub, "SELECT g.auto_score FROM grade g JOIN submitted_notebook sn ON g.notebook_id = sn.id "
+                                "JOIN submitted_assignment sa ON sn.assignment_id = sa.id WHERE sa.student_id = 'ada' "
+                                "AND g.name = 'test_answer'")
+    assert score == 0.0  # the hidden test ran: her 7 is not 42
+    step_time("autograde ada from Formgrader", started)
 
 
 def test_instructor_grades_with_grade_all_in_a_terminal(sessions, hub):
@@ -707,6 +754,10 @@ def test_students_fetch_their_feedback(sessions, hub, student):
     row = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
     row.get_by_role("button", name="Fetch Feedback").click()
     expect(row.get_by_text("(view feedback)")).to_be_visible()
+    # "(view feedback)" opens the page itself (issue 22: it only moved the file browser to a folder).
+    row.get_by_text("(view feedback)").click()
+    viewer = page.frame_locator(".jp-HTMLViewer:not(.lm-mod-hidden) iframe")
+    expect(viewer.locator("body")).to_contain_text(f"{ASSIGNMENT} (Score:")
     if student == "ada":
         page.screenshot(path=DOCS / "hub-fetch-feedback.png")
     [html] = Path(f"~{student}").expanduser().glob(f"{ASSIGNMENT}/feedback/*/{ASSIGNMENT}.html")

@@ -96,3 +96,27 @@ def test_a_course_configuration_holding_a_secret_never_travels_with_the_kit(tmp_
             refuse_secrets(config)
     config.write_text('c = get_config()\nc.CourseDirectory.db_url = "sqlite:////srv/course/gradebook.db"\n')
     refuse_secrets(config)
+
+
+def test_validate_progress_names_the_cell_that_runs(tmp_path):
+    """What the Validate button's label shows while a notebook runs (autograder/validate.py): the cell and
+    its section, from the run itself (issue 22: a grey "Validating..." for 40 s)."""
+    import threading
+    import time
+
+    from autograder import validate
+    from tiny_course import student_version, tiny_solution
+
+    nb = student_version(tiny_solution(), answer="__import__('time').sleep(4) or 42")
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    seen = set()
+    worker = threading.Thread(target=validate.CheckValidator().validate, args=(str(path),))
+    worker.start()
+    while worker.is_alive():
+        progress = validate.RUNNING.get(str(path.resolve()))
+        if progress is not None:
+            seen.add(progress.line)
+        time.sleep(0.1)
+    assert "cell 1/4 · 1. The answer" in seen, seen
+    assert str(path.resolve()) not in validate.RUNNING  # nothing left once it ends

@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import UserError, kit
 from .cli import COURSE_VARIABLE
 from .course import PROJECT_ROOT, course_settings, nbgrader_config
-from .lab import course_config_file, instructor_server_files, server_root
+from .lab import QUIET_LAB_SETTINGS, course_config_file, instructor_server_files, server_root
 from ..validate import SERVER_EXTENSIONS
 from .steps import SECRET_FILE
 
@@ -243,6 +243,8 @@ c.Spawner.env_keep = ["LANG", "LC_ALL", "TZ"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
+# The page that says the server is starting, at once: by default a log-in waits 10 s in silence first.
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 
 INSTRUCTOR = dict(
     cmd=[{instructor_singleuser!r}],
@@ -420,7 +422,7 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
     course_config = course_config_file(hub.course, hub.instructor_config)
     hand_back(hub, [course_config, hub.course / SECRET_FILE])
     for folder in (hub.student_config, hub.instructor_config, hub.student_config / "labconfig",
-                   hub.instructor_config / "jupyter_server_config.d"):
+                   hub.instructor_config / "labconfig", hub.instructor_config / "jupyter_server_config.d"):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o755)
     hub.state.mkdir(parents=True, exist_ok=True)
@@ -434,6 +436,7 @@ def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_con
                            "terminado_settings": TERMINAL}}, indent=1),
         hub.student_config / "labconfig" / "page_config.json": json.dumps(
             {"disabledExtensions": {name: True for name in STUDENT_LAB_PLUGINS_OFF}}, indent=1),
+        **{hub.student_config / relative: text for relative, text in QUIET_LAB_SETTINGS.items()},
         hub.instructor_config / "nbgrader_config.py": instructor_nbgrader_config(hub, course_config),
         # JupyterHub's servers forbid all framing; Formgrader is a frame of the instructor's own Lab. The
         # policy of Formgrader's pages is added to this one per response (autograder/grader/formgrader_csp.py),

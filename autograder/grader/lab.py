@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from .. import UserError
+from ..kit import LAB_EXTENSIONS
 from ..validate import SERVER_EXTENSIONS
 from .course import CONFIG_FILE, PROJECT_ROOT, _put_interpreter_on_path, course_settings, own_configuration, private_cache
 
@@ -40,15 +41,21 @@ FORMGRADER_CSP = "autograder.grader.formgrader_csp"
 FORMGRADER_LOG = "autograder.grader.formgrader_log"
 
 
+# JupyterLab asks the internet for news on a first log-in, in a toast over the buttons: off, for everyone.
+QUIET_LAB_SETTINGS = {"labconfig/default_setting_overrides.json": json.dumps(
+    {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}, indent=1)}
+
+
 def instructor_server_files(**server_app):
     """``{relative path: text}``: the jupyter_server configuration of an instructor's server (`autograder lab`,
     the hub's instructors), ``server_app`` added to its ServerApp section."""
     return {
         "jupyter_server_config.json": json.dumps(
-            {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS, **server_app}, "HTMLExporter": INERT_EXPORTER},
-            indent=1),
+            {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS, **server_app}, "HTMLExporter": INERT_EXPORTER,
+             "LabApp": {"extra_labextensions_path": [str(LAB_EXTENSIONS)]}}, indent=1),
         **{f"jupyter_server_config.d/{name.replace('.', '_')}.json": json.dumps(
             {"ServerApp": {"jpserver_extensions": {name: True}}}, indent=1) for name in (FORMGRADER_CSP, FORMGRADER_LOG)},
+        **QUIET_LAB_SETTINGS,
     }
 
 

@@ -1,0 +1,83 @@
+/*
+ * @autograder/lab: a JupyterLab 4 prebuilt extension, written by hand as the module-federation container
+ * JupyterLab's bootstrap loads (window._JUPYTERLAB[name] with init() and get(module)); it needs no build and
+ * imports no module, only the `app` every plugin is given.
+ *
+ * - Validate: nbgrader's button reads "Validating..." for as long as the notebook runs (40 s and more). While it
+ *   does, the label says which cell runs, from the kit's own Validate handler
+ *   (GET autograder/validate/progress, autograder/validate.py).
+ * - Feedback: the Assignment List's "(view feedback)" only moved the file browser to the feedback folder; the
+ *   feedback page itself now opens beside it.
+ */
+(function () {
+  "use strict";
+  var NAME = "@autograder/lab";
+
+  function serverFetch(app, path) {
+    var settings = app.serviceManager.serverSettings;
+    var headers = settings.token ? { Authorization: "token " + settings.token } : {};
+    return fetch(settings.baseUrl.replace(/\/$/, "") + "/" + path, { headers: headers, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : {}; });
+  }
+
+  function notebookPathOf(app, node) {
+    var found = null;
+    var widgets = app.shell.widgets("main");
+    var next = widgets.next();
+    while (!next.done && !found) {
+      var widget = next.value;
+      if (widget.context && widget.node.contains(node)) found = widget.context.path;
+      next = widgets.next();
+    }
+    return found;
+  }
+
+  function validateProgress(app) {
+    window.setInterval(function () {
+      var labels = document.querySelectorAll(".validate-button .jp-ToolbarButtonComponent-label");
+      labels.forEach(function (label) {
+        if (label.innerText.indexOf("Validating") !== 0) return;
+        var path = notebookPathOf(app, label);
+        if (!path) return;
+        serverFetch(app, "autograder/validate/progress?path=" + encodeURIComponent(path)).then(function (state) {
+          // nbgrader puts "Validate" back when the run ends: only a label that still waits is changed
+          if (state && state.line && label.innerText.indexOf("Validating") === 0) {
+            label.innerText = "Validating: " + state.line + " (" + state.seconds + " s)";
+          }
+        }).catch(function () {});
+      });
+    }, 500);
+  }
+
+  function feedbackOpens(app) {
+    app.commands.commandExecuted.connect(function (_, executed) {
+      var path = executed.args && executed.args.path;
+      if (executed.id !== "filebrowser:go-to-path" || typeof path !== "string") return;
+      if (!/(^|\/)feedback\/[^/]+\/?$/.test(path)) return;
+      app.serviceManager.contents.get(path, { content: true }).then(function (folder) {
+        (folder.content || []).forEach(function (item) {
+          if (/\.html$/.test(item.name)) app.commands.execute("docmanager:open", { path: item.path });
+        });
+      }).catch(function () {});
+    });
+  }
+
+  var plugin = {
+    id: NAME + ":plugin",
+    description: "Validate says which cell runs; (view feedback) opens the feedback page.",
+    autoStart: true,
+    activate: function (app) {
+      validateProgress(app);
+      feedbackOpens(app);
+    }
+  };
+
+  window._JUPYTERLAB = window._JUPYTERLAB || {};
+  window._JUPYTERLAB[NAME] = {
+    init: function () { return Promise.resolve(); },
+    get: function (module) {
+      if (module !== "./extension") return Promise.reject(new Error(NAME + " has no module " + module));
+      return Promise.resolve(function () { return { __esModule: true, default: [plugin] }; });
+    }
+  };
+})();
