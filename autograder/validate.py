@@ -27,7 +27,9 @@ from traitlets.config import LoggingConfigurable
 from . import safe_files
 from .grading_run import cell_messages, wrap
 
-SERVER_EXTENSIONS = {"nbgrader.server_extensions.validate_assignment": False, "autograder.validate": True}
+# nbgrader's Validate handler swapped for the kit's; the due dates for the Assignment List (assignment_list.py).
+SERVER_EXTENSIONS = {"nbgrader.server_extensions.validate_assignment": False, "autograder.validate": True,
+                     "autograder.assignment_list": True}
 
 
 # What each Validate that runs now is doing: {notebook path: student_check.Progress}, for the dialog.

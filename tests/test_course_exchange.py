@@ -551,3 +551,25 @@ def test_collect_tells_the_instructor_one_line_each_grouped_by_student(course):
     assert lines[start + 3].startswith("[WARNING] ben (tiny): 1 thing to know")
     assert lines[start + 4] == "[WARNING]     'pipe' refused: it is a named pipe; only files and folders are collected"
     assert "[DEBUG]" not in log and "Traceback" not in log
+
+
+def test_due_dates_reach_the_students_through_the_exchange(course):
+    """Issue 22: nothing told a student that their submission was late. The instructor's server publishes the
+    gradebook's due dates and the late penalty in the course's exchange folder; the students' server reads them."""
+    from autograder.assignment_list import due_dates
+    from autograder.grader.course import nbgrader_api, nbgrader_config
+    from autograder.grader.due_dates import publish
+
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write('c.LateSubmissionPlugin.penalty_method = "zero"\n')
+    config = nbgrader_config(course)
+    assert publish(config) is None  # no gradebook yet: nothing to say
+    with nbgrader_api(course).gradebook as gb:
+        gb.update_or_create_assignment("tiny", duedate="2030-01-01 10:00:00 UTC")
+    path = publish(config)
+    assert path == course.parent / "exchange" / COURSE_ID / "due-dates.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    expected = {COURSE_ID: {"late_penalty": "zero", "assignments": {"tiny": "2030-01-01T10:00:00Z"}}}
+    assert due_dates(config) == expected
+    path.write_text("[not json")  # whatever lies there, the student's server answers without a traceback
+    assert due_dates(config) == {}

@@ -271,3 +271,22 @@ def test_grade_uses_the_course_configuration_its_worksheets_and_its_limits(cours
     out = " ".join(capsys.readouterr().out.split())
     assert "tiny: 2 / 3 points" in out
     assert "raised TimeoutError: this cell ran past its time limit (3 s) and was stopped" in out
+
+
+def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings():
+    """Issue 22: when the instructor's drawings were too hard for worksheet 5's reference, the host "cannot grade
+    05_cnn"; the drawings, not the host, are the cause, and the message says so and what to do."""
+    from autograder.grader.reference import Verdict, _drawings_shortfall
+
+    cells = [{"name": "test_layers", "score": 2, "max_score": 2, "message": ""},
+             {"name": "test_handdrawn", "score": 0, "max_score": 2,
+              "message": "HiddenTestFailed: Accuracy on the instructor's 39 hand-drawn digits is 0.769, below 0.90. "
+                         "Look at your load_digit output next to MNIST samples: background, stroke width, centring."}]
+    config = {"PlanHiddenTests": {"drawings": "/srv/course/drawings"}}
+    verdict = Verdict(False, "host-1", "test_handdrawn 0/2", drawings=_drawings_shortfall(cells, config))
+    assert verdict.problem.startswith(
+        "the reference solution reads only 0.769 of the course's 39 hand-drawn digits in /srv/course/drawings, below "
+        "its floor of 0.90; the drawings, not host-1, are the cause: look at the ones it misreads")
+    # Anything else lost, or the kit's own example set: the host's problem, as before.
+    other = cells + [{"name": "test_accuracy", "score": 0, "max_score": 2, "message": "HiddenTestFailed: 0.5"}]
+    assert _drawings_shortfall(other, config) == "" and _drawings_shortfall(cells, {}) == ""

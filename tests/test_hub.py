@@ -454,6 +454,10 @@ def test_ben_submits_after_the_due_date(sessions, hub):
     page = sessions("ben")
     assert fetch_fill_validate(page, "ben") == "Success! Your notebook passes all the tests."
     submit(page)
+    # He sees that he was late, and what it costs (issue 22: nothing said so, before or after the due date).
+    row = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
+    expect(row).to_contain_text(f"LATE: after the due date, {hub.due.strftime('%Y-%m-%d %H:%M:%S')} UTC; the "
+                                "course's late penalty applies (zero)", timeout=30_000)
     step_time("ben: fetch, fill in, validate, submit", started)
 
 
@@ -632,9 +636,9 @@ def test_instructor_autogrades_a_submission_from_formgrader(sessions, hub):
     assert f"Successfully autograded '{ASSIGNMENT}' for student 'ada'" in text, text
     assert "[DEBUG]" not in text and "Traceback" not in text
     expect(row.locator("td.score")).to_have_text("2 / 3")
-    [(score,)] = gradebook(hub, "SELECT g.auto_score FROM grade g JOIN submitted_notebook sn ON g.notebook_id = sn.id "
-                                "JOIN submitted_assignment sa ON sn.assignment_id = sa.id WHERE sa.student_id = 'ada' "
-                                "AND g.name = 'test_answer'")
+    [(score,)] = gradebook(hub, "SELECT g.auto_score FROM grade g JOIN base_cell c ON g.cell_id = c.id "
+                                "JOIN submitted_notebook sn ON g.notebook_id = sn.id JOIN submitted_assignment sa "
+                                "ON sn.assignment_id = sa.id WHERE sa.student_id = 'ada' AND c.name = 'test_answer'")
     assert score == 0.0  # the hidden test ran: her 7 is not 42
     step_time("autograde ada from Formgrader", started)
 
@@ -754,6 +758,7 @@ def test_students_fetch_their_feedback(sessions, hub, student):
     row = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
     row.get_by_role("button", name="Fetch Feedback").click()
     expect(row.get_by_text("(view feedback)")).to_be_visible()
+    expect(row).to_contain_text("LATE: after the due date" if EXPECTED[student][1] else "on time (due ")
     # "(view feedback)" opens the page itself (issue 22: it only moved the file browser to a folder).
     row.get_by_text("(view feedback)").click()
     viewer = page.frame_locator(".jp-HTMLViewer:not(.lm-mod-hidden) iframe")

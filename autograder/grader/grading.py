@@ -145,6 +145,9 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
         notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
         verdict = check_here(settings, assignment_id, timeout, say=say)
         if not verdict.ok:
+            if verdict.drawings:  # the course's, not the host's: said as such, and nothing was saved either
+                raise UserError(f"{assignment_id} cannot be graded with the course's drawings: {verdict.problem}; "
+                                "no score was saved.")
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
         apply(settings, verdict)
         run = GradingRun(config=settings, runner=LocalRunner(settings, timeout))

@@ -39,6 +39,8 @@ INERT_EXPORTER = {"sanitize_html": True, "preprocessors": ["autograder.grader.in
 FORMGRADER_CSP = "autograder.grader.formgrader_csp"
 # Formgrader's dialogs at the server's log level, not DEBUG (autograder/grader/formgrader_log.py).
 FORMGRADER_LOG = "autograder.grader.formgrader_log"
+# The due dates, published for the students' Assignment List (autograder/grader/due_dates.py).
+DUE_DATES = "autograder.grader.due_dates"
 
 
 # JupyterLab asks the internet for news on a first log-in, in a toast over the buttons: off, for everyone.
@@ -54,7 +56,8 @@ def instructor_server_files(**server_app):
             {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS, **server_app}, "HTMLExporter": INERT_EXPORTER,
              "LabApp": {"extra_labextensions_path": [str(LAB_EXTENSIONS)]}}, indent=1),
         **{f"jupyter_server_config.d/{name.replace('.', '_')}.json": json.dumps(
-            {"ServerApp": {"jpserver_extensions": {name: True}}}, indent=1) for name in (FORMGRADER_CSP, FORMGRADER_LOG)},
+            {"ServerApp": {"jpserver_extensions": {name: True}}}, indent=1)
+           for name in (FORMGRADER_CSP, FORMGRADER_LOG, DUE_DATES)},
         **QUIET_LAB_SETTINGS,
     }
 

@@ -54,10 +54,17 @@ class Verdict:
     scoring_seconds: float = 0.0
     scoring_budget: float = 0.0
     cached: bool = False  # read from this host's cache, not run now
+    drawings: str = ""  # set when the course's own hand-drawn digits alone kept the reference short
 
     @property
     def problem(self):
-        return "" if self.ok else f"the reference solution did not reach full marks on {self.host}: {self.reason}"
+        if self.ok:
+            return ""
+        if self.drawings:
+            return (f"the reference solution reads only {self.drawings}; the drawings, not {self.host}, are the "
+                    "cause: look at the ones it misreads (one digit each, its label first in the file name), redraw "
+                    "or remove them, or unset PlanHiddenTests.drawings to grade with the kit's example set")
+        return f"the reference solution did not reach full marks on {self.host}: {self.reason}"
 
 
 def reference_notebook(config, assignment_id):
@@ -136,7 +143,23 @@ def judge(answer, config):
     scoring = record.scoring_seconds or 0.0
     return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
                    record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"], scoring,
-                   budget(config, scoring, "ScoreHiddenTests", "timeout", 900))
+                   budget(config, scoring, "ScoreHiddenTests", "timeout", 900),
+                   drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], config))
+
+
+def _drawings_shortfall(cells, config):
+    """``"0.769 of the course's 39 hand-drawn digits in DIR, below 0.90"`` when the instructor's own drawings
+    (PlanHiddenTests.drawings) are all that the reference lost points on; else ''."""
+    import re
+
+    folder = config.get("PlanHiddenTests", {}).get("drawings")
+    lost = [c["message"] for c in cells if c["score"] < c["max_score"]]
+    number = r"(\d+(?:\.\d+)?)"
+    found = [re.search(rf"instructor's (\d+) hand-drawn digits is {number}, below {number}", m) for m in lost]
+    if not folder or not lost or not all(found):
+        return ""
+    count, accuracy, floor = found[0].groups()
+    return f"{accuracy} of the course's {count} hand-drawn digits in {folder}, below its floor of {floor}"
 
 
 def cache_path(payload):

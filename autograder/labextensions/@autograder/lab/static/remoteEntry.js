@@ -8,6 +8,8 @@
  *   (GET autograder/validate/progress, autograder/validate.py).
  * - Feedback: the Assignment List's "(view feedback)" only moved the file browser to the feedback folder; the
  *   feedback page itself now opens beside it.
+ * - Due dates: the Assignment List shows each assignment's due date, and each submission's time against it with
+ *   the course's late penalty (GET autograder/due-dates, autograder/assignment_list.py).
  */
 (function () {
   "use strict";
@@ -62,13 +64,68 @@
     });
   }
 
+  var LISTS = ["released_assignments_list", "fetched_assignments_list", "submitted_assignments_list"];
+
+  function text(node) { return (node && node.firstChild && node.firstChild.textContent || "").trim(); }
+
+  function shownTime(iso) { return iso.replace("T", " ").replace("Z", " UTC"); }
+
+  function lateness(submitted, due, penalty) {
+    var at = Date.parse(submitted.replace(" UTC", "Z").replace(" ", "T").replace(/(\.\d{3})\d*/, "$1"));
+    if (isNaN(at)) return "";
+    if (at <= Date.parse(due)) return " · on time (due " + shownTime(due) + ")";
+    return " · LATE: after the due date, " + shownTime(due) +
+      (penalty && penalty !== "none" ? "; the course's late penalty applies (" + penalty + ")"
+                                     : "; this course gives no late penalty");
+  }
+
+  function mark(node, className, words) {
+    var old = node.querySelector("." + className);
+    if (old && old.textContent === words) return;
+    if (old) old.remove();
+    if (!words) return;
+    var span = document.createElement("span");
+    span.className = className;
+    span.textContent = words;
+    node.append(span);
+  }
+
+  function dueDates(app) {
+    var known = {};
+    function refresh() {
+      if (!document.getElementById("submitted_assignments_list")) return;
+      serverFetch(app, "autograder/due-dates").then(function (data) { known = data || {}; decorate(); })
+        .catch(function () {});
+    }
+    function decorate() {
+      LISTS.forEach(function (id) {
+        var list = document.getElementById(id);
+        if (!list) return;
+        Array.prototype.forEach.call(list.children, function (item) {
+          var name = item.querySelector(".item_name"), course = item.querySelector(".item_course");
+          var course_data = known[text(course)] || {};
+          var due = (course_data.assignments || {})[text(name)];
+          if (!name || !due) return;
+          mark(name, "autograder-due", id === "submitted_assignments_list" ? "" : " · due " + shownTime(due));
+          item.querySelectorAll(".nested_list_item .item_name").forEach(function (submission) {
+            mark(submission, "autograder-lateness", lateness(text(submission), due, course_data.late_penalty));
+          });
+        });
+      });
+    }
+    window.setInterval(refresh, 5000);
+    new MutationObserver(function () { decorate(); }).observe(document.body, { childList: true, subtree: true });
+    refresh();
+  }
+
   var plugin = {
     id: NAME + ":plugin",
-    description: "Validate says which cell runs; (view feedback) opens the feedback page.",
+    description: "Validate says which cell runs; (view feedback) opens the feedback page; due dates and lateness.",
     autoStart: true,
     activate: function (app) {
       validateProgress(app);
       feedbackOpens(app);
+      dueDates(app);
     }
   };
 

@@ -1,0 +1,47 @@
+"""What the kit adds to nbgrader's Assignment List: the course's due dates, for the kit's JupyterLab extension.
+
+``GET /autograder/due-dates`` answers ``{course id: the course's due-dates.json}`` for the course of the
+student's nbgrader configuration, as the instructor's server publishes it in the exchange
+(`autograder.grader.due_dates`); ``{}`` where there is none. The extension shows each assignment's due
+date, and each submission's time against it, with the course's late penalty.
+"""
+
+import json
+from pathlib import Path
+
+MAX_BYTES = 1_000_000
+
+
+def due_dates(config):
+    """``{course id: published due dates}`` for the course in ``config``."""
+    course = str(config.get("CourseDirectory", {}).get("course_id", ""))
+    root = config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange")
+    path = Path(root, course, "due-dates.json")
+    if not course or not path.is_file() or path.stat().st_size > MAX_BYTES:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {course: data} if isinstance(data, dict) else {}
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "autograder.assignment_list"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    from jupyter_server.base.handlers import JupyterHandler
+    from jupyter_server.utils import url_path_join
+    from nbgrader.apps import NbGrader
+    from tornado import web
+
+    class DueDatesHandler(JupyterHandler):
+        @web.authenticated
+        def get(self):
+            app = NbGrader()
+            app.load_config_file()
+            self.finish(json.dumps(due_dates(app.config)))
+
+    base = serverapp.web_app.settings["base_url"]
+    serverapp.web_app.add_handlers(".*$", [(url_path_join(base, r"/autograder/due-dates"), DueDatesHandler)])
