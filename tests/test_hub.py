@@ -458,6 +458,7 @@ def test_ben_submits_after_the_due_date(sessions, hub):
     row = list_rows(page, "submitted").filter(has_text=ASSIGNMENT)
     expect(row).to_contain_text(f"LATE: after the due date, {hub.due.strftime('%Y-%m-%d %H:%M:%S')} UTC; the "
                                 "course's late penalty applies (zero)", timeout=30_000)
+    page.screenshot(path=DOCS / "hub-late-submission.png")
     step_time("ben: fetch, fill in, validate, submit", started)
 
 

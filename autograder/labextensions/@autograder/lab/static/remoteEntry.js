@@ -55,7 +55,8 @@
     app.commands.commandExecuted.connect(function (_, executed) {
       var path = executed.args && executed.args.path;
       if (executed.id !== "filebrowser:go-to-path" || typeof path !== "string") return;
-      if (!/(^|\/)feedback\/[^/]+\/?$/.test(path)) return;
+      // the Assignment List's <assignment>/feedback/<submission time>, nothing else the file browser visits
+      if (!/(^|\/)feedback\/\d{4}-\d\d-\d\d[^/]*\/?$/.test(path)) return;
       app.serviceManager.contents.get(path, { content: true }).then(function (folder) {
         (folder.content || []).forEach(function (item) {
           if (/\.html$/.test(item.name)) app.commands.execute("docmanager:open", { path: item.path });
