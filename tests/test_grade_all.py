@@ -502,3 +502,26 @@ def test_nbgrader_export_writes_no_score_where_none_was_saved_and_no_formula(tmp
         "dee": ("", "no score saved")}
     assert rows["bo"]["reason"] == "the grader could not process this notebook: x, y"
     assert rows["bo"]["first_name"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monkeypatch):
+    """The run Formgrader's button starts (autograder/grader/formgrader_grading.py): one at a time per course,
+    its progress as grade-all writes it, and its last lines; tests/test_hub.py clicks the button itself."""
+    from autograder.grader import formgrader_grading
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    submit(course, "ben", student_version(tiny_solution(), answer="7"))
+    root = str(course)
+    assert formgrader_grading.start(root)
+    assert not formgrader_grading.start(root)  # a second click while it runs starts nothing
+    deadline = time.monotonic() + 300
+    while formgrader_grading.state(root)["running"] and time.monotonic() < deadline:
+        time.sleep(1)
+    state = formgrader_grading.state(root)
+    assert state["exit"] == 0, state
+    assert {k: state["progress"][k] for k in ("total", "done", "failed", "running")} == \
+        {"total": 2, "done": 2, "failed": 0, "running": 0}
+    assert state["progress"]["lines"][0] == f"2 of 2 submissions in {course} to grade, on 2 local workers."
+    assert any(line.strip().startswith("ada/tiny") and line.endswith("3 / 3") for line in state["log"]), state["log"]

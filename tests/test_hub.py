@@ -644,6 +644,36 @@ def test_instructor_autogrades_a_submission_from_formgrader(sessions, hub):
     step_time("autograde ada from Formgrader", started)
 
 
+def test_instructor_grades_the_class_from_formgrader(sessions, hub):
+    """Issue 22: the whole class graded from Formgrader, nothing typed in a terminal: the kit's button runs
+    `autograder grade-all` on the instructor's server, its progress in the page."""
+    started = time.monotonic()
+    page = sessions(INSTRUCTOR)
+    frame = formgrader(page, hub, "manage_assignments")
+    button = frame.locator("#autograder-grade-all button")
+    status = frame.locator("#autograder-grade-all-status")
+    button.click()
+    seen, deadline = [], time.monotonic() + 420
+    while time.monotonic() < deadline:
+        text = status.inner_text() if status.count() else ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        if text.startswith("grade-all finished"):
+            break
+        time.sleep(0.5)
+    (ARTIFACTS / "formgrader-grading.txt").write_text("\n----\n".join(seen))
+    assert seen and seen[-1].startswith("grade-all finished"), seen
+    # while it ran, the page said what it was doing: the reference run before the class, then the count
+    assert any("grading the reference solution of tiny" in text or "Grading: " in text for text in seen), seen
+    page.screenshot(path=DOCS / "hub-formgrader-grading.png")
+    results = json.loads((hub.course / "grade-all.json").read_text())
+    scores = {key.split("/")[0]: (o["score"], o["late_penalty"]) for key, o in results.items()}
+    assert scores == EXPECTED, (scores, seen[-1])
+    # nbgrader's own table shows the graded submissions once the run ends (the page reloads itself)
+    expect(assignment_row(frame).locator("td.num-submissions")).to_have_text("3")
+    step_time("grade-all from Formgrader", started)
+
+
 def test_instructor_grades_with_grade_all_in_a_terminal(sessions, hub):
     started = time.monotonic()
     page = sessions(INSTRUCTOR)

@@ -64,6 +64,8 @@ def add_grader_verbs(verbs):
     grade_all.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade_all.add_argument("--no-sandbox", action="store_true", help="grade without the bubblewrap jail (unsafe)")
     grade_all.add_argument("--verbose", action="store_true", help="show workers', kernels' and nbgrader's logs")
+    grade_all.add_argument("--progress-file", type=Path, metavar="PATH",
+                           help="also write the progress there as JSON (Formgrader's page reads it)")
     grade_all.add_argument("--dashboard", action="store_true",
                            help="serve the local Dask cluster's web pages on a Unix socket only you can open "
                                 "(off by default: on loopback every user of the machine could read them)")
@@ -155,7 +157,7 @@ def dispatch(args):
 
         outcomes = grade_all(args.root, workers=args.workers, scheduler=args.scheduler, gpu=args.gpu,
                              timeout=args.timeout, force=args.force, sandbox=not args.no_sandbox,
-                             verbose=args.verbose, dashboard=args.dashboard,
+                             verbose=args.verbose, dashboard=args.dashboard, progress_file=args.progress_file,
                              **course_settings(args.root, args.db_url))
         print(format_outcomes(outcomes))
         print(f"grades: {args.root / 'grades.csv'}")

@@ -482,11 +482,12 @@ def _current_scores(api, outcomes, by_key):
 # --- the whole run -------------------------------------------------------------------------
 
 def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=False, sandbox=True,
-              verbose=False, progress=True, dashboard=False, **course_directory):
+              verbose=False, progress=True, dashboard=False, progress_file=None, **course_directory):
     """Grade every submission under ``root/submitted``; return the per-submission outcomes.
 
     ``course_directory`` holds nbgrader CourseDirectory settings (see
-    `course.course_settings`), the gradebook's ``db_url`` among them.
+    `course.course_settings`), the gradebook's ``db_url`` among them;
+    ``progress_file`` also receives the progress as JSON (Formgrader's page reads it).
     """
     from .worker import host_problem
 
@@ -527,15 +528,15 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
             else:
                 pending.append(sub)
 
-        if progress:  # at once: the cluster takes seconds to start
+        tell = _progress(len(pending), progress, progress_file)
+        if progress or progress_file:  # at once: the cluster takes seconds to start
             where = f"the Dask cluster at {scheduler}" if scheduler else f"{workers} local worker" + "s" * (workers != 1)
             malformed = sum(1 for sub in submissions if sub.problem)
             kept = len(submissions) - len(pending) - malformed
             besides = [f"{kept} unchanged, kept as graded"] * bool(kept) + [f"{malformed} that cannot be graded, "
                                                                            "listed at the end"] * bool(malformed)
-            print(f"autograder: {len(pending)} of {len(submissions)} submissions in {root} to grade"
-                  + (f" ({'; '.join(besides)})" if besides else "") + (f", on {where}" if pending else "") + ".",
-                  file=sys.stderr, flush=True)
+            tell.line(f"{len(pending)} of {len(submissions)} submissions in {root} to grade"
+                      + (f" ({'; '.join(besides)})" if besides else "") + (f", on {where}" if pending else "") + ".")
         # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
         with dask_client(workers, scheduler, verbose, dashboard) if pending else contextlib.nullcontext() as client:
             if gpu and pending and not any(w.get("resources", {}).get("GPU")
@@ -548,9 +549,8 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
                 if sub.problem and sub.assignment in known:
                     _zero_row(api, sub)
             lock = threading.Lock()
-            bar = _progress(len(pending)) if progress and pending else None
-            say = bar.write if bar else (lambda line: None)
-            dispatcher = Dispatcher(client, config, timeout, gpu, lock, say) if pending else None
+            bar = tell.start() if pending else None
+            dispatcher = Dispatcher(client, config, timeout, gpu, lock, tell.write) if pending else None
 
             def grade_one(sub):
                 with lock:
@@ -596,27 +596,59 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
 
 
 class _progress:
-    """A tqdm bar with done / failed / running counts."""
+    """What grade-all tells while it runs: a tqdm bar with done / failed / running counts and lines above it
+    (``shown``), and the same as JSON in ``path`` (``{"total", "done", "failed", "running", "lines"}``)."""
 
-    def __init__(self, total):
-        from tqdm import tqdm
+    def __init__(self, total, shown=True, path=None):
+        self.total, self.shown, self.path = total, shown, path and Path(path)
+        self.done = self.failed = self.running = 0
+        self.lines = []
+        self.bar = None
+        self._save()
 
-        self.bar = tqdm(total=total, desc="grading", unit="submission", file=sys.stderr)
-        self.done = self.failed = 0
+    def start(self):
+        """The bar, once the cluster is there."""
+        if self.shown and self.total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc="grading", unit="submission", file=sys.stderr)
+        return self
+
+    def line(self, text):
+        """A line before the bar exists (the cluster starts)."""
+        if self.shown:
+            print(terminal_text(f"autograder: {text}"), file=sys.stderr, flush=True)
+        self.lines.append(text)
+        self._save()
+
+    def write(self, text):
+        if self.bar is not None:
+            self.bar.write(terminal_text(f"autograder: {text}"), file=sys.stderr)
+        self.lines.append(text)
+        self._save()
 
     def update(self, outcome, running):
         if outcome["status"] == "graded" and not outcome.get("fault"):
             self.done += 1
         else:
             self.failed += 1
-        self.bar.set_postfix(done=self.done, failed=self.failed, running=running)
-        self.bar.update(1)
-
-    def write(self, line):
-        self.bar.write(terminal_text(f"autograder: {line}"), file=sys.stderr)
+        self.running = running
+        if self.bar is not None:
+            self.bar.set_postfix(done=self.done, failed=self.failed, running=running)
+            self.bar.update(1)
+        self._save()
 
     def close(self):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+
+    def _save(self):
+        if self.path is None:
+            return
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        staging.write_text(json.dumps({"total": self.total, "done": self.done, "failed": self.failed,
+                                       "running": self.running, "lines": self.lines[-20:]}))
+        os.replace(staging, self.path)
 
 
 def format_outcomes(outcomes):

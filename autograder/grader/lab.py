@@ -41,6 +41,8 @@ FORMGRADER_CSP = "autograder.grader.formgrader_csp"
 FORMGRADER_LOG = "autograder.grader.formgrader_log"
 # The due dates, published for the students' Assignment List (autograder/grader/due_dates.py).
 DUE_DATES = "autograder.grader.due_dates"
+# Grading the whole class from Formgrader's page (autograder/grader/formgrader_grading.py).
+FORMGRADER_GRADING = "autograder.grader.formgrader_grading"
 
 
 # JupyterLab asks the internet for news on a first log-in, in a toast over the buttons: off, for everyone.
@@ -57,7 +59,7 @@ def instructor_server_files(**server_app):
              "LabApp": {"extra_labextensions_path": [str(LAB_EXTENSIONS)]}}, indent=1),
         **{f"jupyter_server_config.d/{name.replace('.', '_')}.json": json.dumps(
             {"ServerApp": {"jpserver_extensions": {name: True}}}, indent=1)
-           for name in (FORMGRADER_CSP, FORMGRADER_LOG, DUE_DATES)},
+           for name in (FORMGRADER_CSP, FORMGRADER_LOG, DUE_DATES, FORMGRADER_GRADING)},
         **QUIET_LAB_SETTINGS,
     }
 

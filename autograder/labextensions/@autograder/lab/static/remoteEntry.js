@@ -10,15 +10,20 @@
  *   feedback page itself now opens beside it.
  * - Due dates: the Assignment List shows each assignment's due date, and each submission's time against it with
  *   the course's late penalty (GET autograder/due-dates, autograder/assignment_list.py).
+ * - Grading the class from Formgrader: Manage Assignments gets a button that runs `autograder grade-all` on the
+ *   instructor's server and shows its progress in the page (autograder/grader/formgrader_grading.py).
  */
 (function () {
   "use strict";
   var NAME = "@autograder/lab";
 
-  function serverFetch(app, path) {
+  function serverFetch(app, path, method) {
     var settings = app.serviceManager.serverSettings;
     var headers = settings.token ? { Authorization: "token " + settings.token } : {};
-    return fetch(settings.baseUrl.replace(/\/$/, "") + "/" + path, { headers: headers, credentials: "same-origin" })
+    var xsrf = document.cookie.match(/(?:^|; )_xsrf=([^;]*)/);  // a POST with the log-in cookie needs it
+    if (xsrf) headers["X-XSRFToken"] = decodeURIComponent(xsrf[1]);
+    return fetch(settings.baseUrl.replace(/\/$/, "") + "/" + path,
+                 { method: method || "GET", headers: headers, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : {}; });
   }
 
@@ -119,14 +124,95 @@
     refresh();
   }
 
+  function gradingStatus(state) {
+    var p = state.progress || {}, lines = [];
+    if (state.running) {
+      lines.push(p.total === undefined ? "grade-all is starting..." :
+        "Grading: " + ((p.done || 0) + (p.failed || 0)) + " of " + p.total + " submissions done (" +
+        (p.done || 0) + " graded, " + (p.failed || 0) + " not, " + (p.running || 0) + " running).");
+      lines = lines.concat((p.lines || []).slice(-4));
+    } else if (state.exit !== null && state.exit !== undefined) {
+      lines.push(state.exit === 0 ? "grade-all finished: every submission was graded." :
+        state.exit === 3 ? "grade-all finished, but a grading host failed: those submissions have no score and are " +
+                           "graded again on the next run. Its last lines:" :
+        "grade-all finished; some submissions could not be graded. Its last lines:");
+      lines = lines.concat(state.log || []);
+    }
+    return lines.join("\n");
+  }
+
+  function formgraderGrading(app) {
+    function fit(doc) {
+      // Formgrader's tables (11 columns) were cut off beside JupyterLab's sidebar: tighter, and scrolled, not cut
+      if (!doc || !doc.head || doc.getElementById("autograder-formgrader-fit")) return;
+      var style = doc.createElement("style");
+      style.id = "autograder-formgrader-fit";
+      style.textContent = ".col-md-10 { overflow-x: auto; } .table > thead > tr > th, .table > tbody > tr > td " +
+                          "{ padding: 6px 4px; }";
+      doc.head.append(style);
+    }
+    function inject(frame) {
+      var doc = frame.contentDocument;
+      fit(doc);
+      if (!doc || !/\/formgrader\/manage_assignments\/?$/.test(doc.location.pathname)) return;
+      var table = doc.getElementById("main-table");
+      if (!table || doc.getElementById("autograder-grade-all")) return;
+      var box = doc.createElement("div"), button = doc.createElement("button"), status = doc.createElement("pre");
+      box.id = "autograder-grade-all";
+      box.style.margin = "0 0 1em 0";
+      button.className = "btn btn-primary";
+      button.textContent = "Grade all collected submissions";
+      button.title = "autograder grade-all: every collected submission, in the jail, with the course's limits";
+      status.id = "autograder-grade-all-status";
+      status.style.whiteSpace = "pre-wrap";
+      status.style.display = "none";
+      box.append(button, status);
+      var anchor = table.closest("table") || table;  // above the table, below the messages
+      anchor.parentNode.insertBefore(box, anchor);
+      var timer = null, sawRunning = false;
+      function show(state) {
+        var words = gradingStatus(state || {});
+        status.textContent = words;
+        status.style.display = words ? "block" : "none";
+        button.disabled = !!(state && state.running);
+        if (state && state.running) { sawRunning = true; return; }
+        if (timer) { window.clearInterval(timer); timer = null; }
+        if (sawRunning) { sawRunning = false; frame.contentWindow.location.reload(); }  // nbgrader's table, anew
+      }
+      function poll() {
+        if (!timer) timer = window.setInterval(function () {
+          serverFetch(app, "autograder/grade-all").then(show).catch(function () {});
+        }, 1000);
+      }
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        show({ running: true, progress: {} });
+        serverFetch(app, "autograder/grade-all", "POST").then(function (state) { show(state); poll(); })
+          .catch(function () { button.disabled = false; });
+      });
+      serverFetch(app, "autograder/grade-all").then(function (state) { show(state); if (state.running) poll(); })
+        .catch(function () {});
+    }
+    function attach() {
+      var frame = document.querySelector("#formgrader-iframe iframe");
+      if (!frame || frame.dataset.autograder) return;
+      frame.dataset.autograder = "1";
+      frame.addEventListener("load", function () { inject(frame); });
+      inject(frame);
+    }
+    new MutationObserver(attach).observe(document.body, { childList: true, subtree: true });
+    attach();
+  }
+
   var plugin = {
     id: NAME + ":plugin",
-    description: "Validate says which cell runs; (view feedback) opens the feedback page; due dates and lateness.",
+    description: "Validate's progress; (view feedback) opens the page; due dates and lateness; grading from Formgrader.",
     autoStart: true,
     activate: function (app) {
       validateProgress(app);
       feedbackOpens(app);
       dueDates(app);
+      formgraderGrading(app);
     }
   };
 
