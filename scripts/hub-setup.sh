@@ -4,7 +4,7 @@
 #   bash scripts/hub-setup.sh --course DIR --instructor NAME --student NAME [--student NAME ...]
 #        [--students-file FILE] [--hub-dir DIR] [--instructors-group G] [--students-group G] [--worksheets DIR]
 #
-# 0. A course folder other than this checkout gets the worksheets' sources (with their solutions and hidden
+# 0. A course folder outside this checkout gets the worksheets' sources (with their solutions and hidden
 #    tests; --worksheets, default this checkout's solutions/) in DIR/source/, and DIR/nbgrader_config.py: the
 #    one place to configure the course (late penalty, drawings, limits), on top of the kit's defaults.
 # 1. Unix groups (instructors, students) and users, each with a private home (0700). No passwords are
@@ -21,7 +21,7 @@
 # changes only what is missing. Then: sudo .venv/bin/autograder hub --root DIR --hub-dir HUB_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-project=$PWD
+project=$(pwd -P)
 course=$project
 worksheets=$project/solutions
 hub_dir=/srv/autograder
@@ -58,7 +58,8 @@ for name in "${instructors[@]}" "${students[@]}"; do
   [[ $name =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || { echo "hub-setup: $name is not a valid Unix user name" >&2; exit 2; }
 done
 
-if [ "$course" != "$project" ]; then
+# A course inside this checkout (the demo's) grades the checkout's solutions/, which its instructors see there.
+if [ "$course" != "$project" ] && [[ "$course" != "$project"/* ]]; then
   echo "== the course: its worksheets in $course/source/, its settings (late penalty, drawings, limits) in $course/nbgrader_config.py"
   .venv/bin/python -c "import sys; from autograder.grader.course import start_course; start_course(*sys.argv[1:])" \
     "$course" "$worksheets"
