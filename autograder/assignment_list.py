@@ -7,21 +7,35 @@ date, and each submission's time against it, with the course's late penalty.
 """
 
 import json
+import os
+import stat
 from pathlib import Path
 
 MAX_BYTES = 1_000_000
+
+
+def read_small_file(path, limit=MAX_BYTES):
+    """The text of ``path`` when it is a plain file (not a link, a pipe or a device) of at most ``limit``
+    bytes, read in one open: nothing swapped in after a check is read. None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        return f.read(limit + 1)[:limit].decode(errors="replace")
 
 
 def due_dates(config):
     """``{course id: published due dates}`` for the course in ``config``."""
     course = str(config.get("CourseDirectory", {}).get("course_id", ""))
     root = config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange")
-    path = Path(root, course, "due-dates.json")
-    if not course or not path.is_file() or path.stat().st_size > MAX_BYTES:
-        return {}
+    text = read_small_file(Path(root, course, "due-dates.json")) if course else None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(text) if text else None
+    except (ValueError, RecursionError):  # whatever lies there: no due dates, never a failed request
         return {}
     return {course: data} if isinstance(data, dict) else {}
 

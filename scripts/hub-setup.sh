@@ -92,11 +92,17 @@ fi
 # The course secrets (the hidden tests' seeds; a course without its own configuration uses the
 # project's), made now, readable by the instructors and no one else.
 for folder in "$project" "$course"; do
-  .venv/bin/python -c "import sys; from autograder.grader.steps import course_secret; course_secret(sys.argv[1])" "$folder"
-  chgrp "$instructors_group" "$folder/.autograder-secret"
-  chmod 640 "$folder/.autograder-secret"
+  .venv/bin/python -c "import sys
+from autograder import UserError
+from autograder.grader.steps import course_secret
+try:
+    course_secret(sys.argv[1])
+except UserError as e:  # a link where the secret goes: one sentence
+    sys.exit(f'hub-setup: {e}')" "$folder" || exit 2
+  chgrp -h "$instructors_group" "$folder/.autograder-secret"
+  [ -L "$folder/.autograder-secret" ] || chmod 640 "$folder/.autograder-secret"
 done
-[ "$course" = "$project" ] || chown "$owner" "$course/.autograder-secret"
+[ "$course" = "$project" ] || chown -h "$owner" "$course/.autograder-secret"
 if [ ${#instructors[@]} -gt 0 ] && ! runuser -u "${instructors[0]}" -- test -r "$project/nbgrader_config.py"; then
   echo "hub-setup: ${instructors[0]} cannot reach $project; let them through its parent folders (chmod o+x)" >&2
   exit 1

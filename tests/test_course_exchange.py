@@ -566,10 +566,17 @@ def test_due_dates_reach_the_students_through_the_exchange(course):
     assert publish(config) is None  # no gradebook yet: nothing to say
     with nbgrader_api(course).gradebook as gb:
         gb.update_or_create_assignment("tiny", duedate="2030-01-01 10:00:00 UTC")
+        gb.update_or_create_assignment("later", duedate="2031-01-01 10:00:00 UTC")  # not released: not shown
+    (course.parent / "exchange" / COURSE_ID / "outbound" / "tiny").mkdir()
     path = publish(config)
     assert path == course.parent / "exchange" / COURSE_ID / "due-dates.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     expected = {COURSE_ID: {"late_penalty": "zero", "assignments": {"tiny": "2030-01-01T10:00:00Z"}}}
     assert due_dates(config) == expected
-    path.write_text("[not json")  # whatever lies there, the student's server answers without a traceback
+    # Whatever lies there, the student's server answers at once, without a traceback (red team).
+    for planted in ("[not json", "[" * 100_000 + "]" * 100_000):
+        path.write_text(planted)
+        assert due_dates(config) == {}
+    path.unlink()
+    os.mkfifo(path)  # read after a check, a pipe would hang the server
     assert due_dates(config) == {}

@@ -525,3 +525,17 @@ def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monke
         {"total": 2, "done": 2, "failed": 0, "running": 0}
     assert state["progress"]["lines"][0] == f"2 of 2 submissions in {course} to grade, on 2 local workers."
     assert any(line.strip().startswith("ada/tiny") and line.endswith("3 / 3") for line in state["log"]), state["log"]
+
+
+def test_a_second_grade_all_on_the_same_course_waits_its_turn(tmp_path, capsys):
+    """Red team: Formgrader's button and a terminal could each start grade-all on the same gradebook at once."""
+    import fcntl
+
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    with open(course / ".grade-all.lock", "w") as held:  # what the first run holds while it grades
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert run(["grade-all", "--root", str(course)]) == 2
+    assert capsys.readouterr().err == (f"autograder: another grade-all is grading {course} now (from Formgrader or "
+                                       "a terminal); wait for it to end, then run this again.\n")
+    assert not (course / "grade-all.json").exists()

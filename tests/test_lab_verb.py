@@ -1,6 +1,7 @@
 """`autograder lab`: which configuration and which folder JupyterLab gets (the server itself: test_lab.py)."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -199,3 +200,29 @@ def test_formgrader_dialogs_show_nbgraders_log_without_the_servers_debug_lines(t
     assert generated["success"], generated
     assert "[INFO] Converting notebook" in generated["log"]
     assert "[DEBUG]" not in generated["log"], generated["log"][:2000]
+
+
+@pytest.mark.parametrize("planted", ["nbgrader_config.py", "source"])
+def test_starting_a_course_never_writes_through_a_link_the_folder_holds(tmp_path, planted):
+    """Red team: hub-setup.sh starts the course as root, in a folder the instructor may own; a link left there
+    (to a file that does not exist yet) made root create that file wherever it pointed."""
+    course = tmp_path / "course"
+    course.mkdir()
+    target = tmp_path / "elsewhere" / "planted"
+    (course / planted).symlink_to(target)
+    with pytest.raises(UserError, match="is a link; remove it"):
+        start_course(course, make_course(tmp_path / "kit") / "solutions")
+    assert not target.exists() and not target.parent.exists()
+
+
+def test_a_cache_folder_other_users_can_write_is_refused(tmp_path, monkeypatch):
+    """Red team: with XDG_CACHE_HOME in a folder others could write, another user swapped `lab`'s settings
+    folder after its check and the instructor's server ran their nbgrader_config.py."""
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    course = tmp_path / "demo"
+    course.mkdir()
+    with pytest.raises(UserError, match="is not a folder of yours that only you can write"):
+        config_dir(course)

@@ -60,6 +60,7 @@ import errno
 import fnmatch
 import os
 import pwd
+import re
 import secrets
 import shutil
 import stat
@@ -433,8 +434,12 @@ class SafeCollect(ExchangeCollect):
     def _report(self, line, submission, short):
         """``line`` into the course's collect.log now; ``short`` to the instructor, with the rest of that
         student's, when the collection ends (Formgrader's Collect dialog shows the log)."""
-        student = submission.split("+", 1)[0] if submission.count("+") >= 3 else ""
-        student = student if student.isprintable() and student else f"the folder {submission!r}"
+        record = {r["filename"]: r for r in getattr(self, "_records", {}).values()}.get(submission)
+        if record is None or record.get("claimed") is None:  # not nbgrader's name: no student to file it under
+            student = "folders not named as nbgrader names submissions"
+        else:  # the name's student, quoted unless it looks like a user name (a name is the student's choice)
+            student = record["username"]
+            student = student if re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", student) else repr(student)
         self.__dict__.setdefault("_told", {}).setdefault(student, []).append(short)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         report = Path(self.coursedir.root) / self.report_file

@@ -97,10 +97,11 @@ def source_folder(config):
 
 
 COURSE_CONFIG_TEMPLATE = '''\
-"""nbgrader configuration of the course in {root}: the one place to configure it.
+"""nbgrader configuration of this course: the one place to configure it.
 
 grade-all, feedback, Formgrader (its Autograde and Generate too), `autograder grade --root` and the hub
-read it, on top of the kit's defaults ({project}). Set here only what this course changes.
+read it, on top of the kit's defaults (the nbgrader_config.py of the kit's checkout). Set here only what
+this course changes.
 """
 c = get_config()  # noqa: F821
 
@@ -129,14 +130,26 @@ c.CourseDirectory.release_directory = "release"
 
 def start_course(root, worksheets=SOLUTIONS):
     """A course folder of its own at ``root``: the worksheets' sources copied into ``root/source/`` (where the
-    instructor sees and edits them), and ``root/nbgrader_config.py``. What is there already is kept."""
+    instructor sees and edits them), and ``root/nbgrader_config.py``. What is there already is kept; a link in
+    either place is refused (hub-setup.sh runs this as root, in a folder the instructor may own)."""
     root = Path(root)
-    source = root / "source"
+    source, path = root / "source", root / CONFIG_FILE.name
+    for planted in (source, path):
+        if planted.is_symlink():
+            raise UserError(f"{planted} is a link; remove it (the course's own folder and file go there), "
+                            "then run this again.")
     if not source.exists():
-        shutil.copytree(worksheets, source, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    path = root / CONFIG_FILE.name
+        source.mkdir(mode=0o750)  # not a folder that appeared meanwhile: mkdir fails on anything there
+        shutil.copytree(worksheets, source, dirs_exist_ok=True, symlinks=True,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     if not own_configuration(root):
-        path.write_text(COURSE_CONFIG_TEMPLATE.format(root=root.resolve(), project=CONFIG_FILE))
+        try:  # never through a link, never over a file that appeared meanwhile
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+        except FileExistsError:
+            raise UserError(f"{path} is not a configuration file this can keep; move it away, then run this "
+                            "again.") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(COURSE_CONFIG_TEMPLATE)
     return path
 
 
@@ -263,11 +276,19 @@ def private_cache(name):
     one that someone else owns or could write is refused."""
     import stat
 
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder" / name
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = base / "autograder" / name
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = os.lstat(folder)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise UserError(f"{folder} is not a folder of yours; remove it, then run this again.")
-    if info.st_mode & 0o077:
-        os.chmod(folder, 0o700)
+    # Every folder from the cache's base down: one another user could write would let them swap what is below
+    # (red team: a shared XDG_CACHE_HOME, and `lab`'s settings replaced after the check).
+    for path in (base, base / "autograder", folder):
+        info = os.lstat(path)
+        theirs = info.st_uid not in (os.getuid(), 0) if path == base else info.st_uid != os.getuid()
+        others_write = info.st_mode & 0o002 or (info.st_mode & 0o020 and info.st_gid != os.getgid())
+        if not stat.S_ISDIR(info.st_mode) or theirs or (path == base and others_write):
+            raise UserError(f"{path} is not a folder of yours that only you can write; use a cache folder of your "
+                            "own (XDG_CACHE_HOME), or remove it, then run this again.")
+        if path != base and info.st_mode & 0o077:
+            os.chmod(path, 0o700)
     return folder

@@ -10,6 +10,7 @@ each submission's time against it (`autograder.assignment_list` serves it to the
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,24 +33,43 @@ def course_due_dates(config):
         return None
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:  # read only: grading may be writing
         rows = db.execute("SELECT name, duedate FROM assignment ORDER BY name").fetchall()
-    due = {name: (str(when).replace(" ", "T")[:19] + "Z" if when else None) for name, when in rows}
+    released = released_assignments(config)
+    due = {name: (str(when).replace(" ", "T")[:19] + "Z" if when else None) for name, when in rows
+           if name in released}  # what is not released yet is nobody's business
     return {"late_penalty": str(config.get("LateSubmissionPlugin", {}).get("penalty_method", "none")),
             "assignments": due}
 
 
+def course_folder(config):
+    """The course's folder in the exchange."""
+    return Path(config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange"),
+                str(config.get("CourseDirectory", {}).get("course_id", "")))
+
+
+def released_assignments(config):
+    """The assignments released to the exchange (their folders in outbound/)."""
+    outbound = course_folder(config) / "outbound"
+    return {p.name for p in outbound.iterdir() if p.is_dir()} if outbound.is_dir() else set()
+
+
 def publish(config, log=None):
     """Write the course's due dates into its exchange folder when they changed; the path, or None where
-    there is no exchange folder this user may write (`autograder lab` without a hub)."""
-    folder = Path(config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange"),
-                  config.get("CourseDirectory", {}).get("course_id", ""))
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    there is no exchange folder of this user's (`autograder lab` without a hub)."""
+    from ..assignment_list import read_small_file
+
+    folder = course_folder(config)
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # a link, or someone else's: not ours
         return None
     data = course_due_dates(config)
     if data is None:
         return None
     path = folder / FILE_NAME
     text = json.dumps(data, indent=1, sort_keys=True)
-    if path.is_file() and not path.is_symlink() and path.read_text(errors="replace") == text:
+    if read_small_file(path) == text:
         return path
     fd, staging = tempfile.mkstemp(dir=folder, prefix=".due-dates-")
     with os.fdopen(fd, "w") as f:

@@ -44,10 +44,11 @@ def start(root):
     (folder / "progress.json").unlink(missing_ok=True)
     with open(folder / "grade-all.log", "wb") as log:
         RUNS[root] = subprocess.Popen(
-            [sys.executable, "-m", "autograder", "grade-all", "--root", str(root),
+            # -I: nothing of the course folder (its working folder) or of PYTHON* variables is imported
+            [sys.executable, "-I", "-u", "-m", "autograder", "grade-all", "--root", str(root),
              "--progress-file", str(folder / "progress.json")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env=dict(os.environ))
     (folder / "started").write_text(str(time.time()))
     return True
 

@@ -489,14 +489,41 @@ def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=Fa
     `course.course_settings`), the gradebook's ``db_url`` among them;
     ``progress_file`` also receives the progress as JSON (Formgrader's page reads it).
     """
-    from .worker import host_problem
-
     # Absolute: nbgrader's converter changes the working folder while another submission's pass runs (red team:
     # a relative --root stopped the class with FileNotFoundError).
     root = Path(root).resolve()
     if dashboard and scheduler:
         raise UserError("--dashboard is for the local cluster; a cluster you started serves its own dashboard, "
                         "so keep it on a private address or behind a login.")
+    if not root.is_dir():
+        raise UserError(f"no course folder at {root}.")
+    with course_lock(root):
+        return _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, progress, dashboard,
+                          progress_file, course_directory)
+
+
+@contextlib.contextmanager
+def course_lock(root):
+    """One grade-all per course at a time (Formgrader's button and a terminal both start one): a second one would
+    grade the same gradebook at once."""
+    import fcntl
+
+    fd = os.open(root / ".grade-all.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another grade-all is grading {root} now (from Formgrader or a terminal); wait for it "
+                            "to end, then run this again.") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, progress, dashboard, progress_file,
+               course_directory):
+    from .worker import host_problem
+
     config = nbgrader_config(root, **course_directory)
     if not sandbox:
         config.SandboxedExecute.sandbox = "none"

@@ -24,6 +24,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import subprocess
@@ -54,6 +55,16 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 TERMINAL = {"shell_command": ["/bin/bash"]}
 
 
+# What `Hub._course` runs as the course's owner: the course's configuration and settings, as JSON.
+READ_COURSE = """\
+import json, sys
+from autograder.grader.course import course_settings, nbgrader_config
+root = sys.argv[1]
+config = nbgrader_config(root, **course_settings(root))
+print(json.dumps({"config": json.loads(json.dumps(config, default=str)), "settings": course_settings(root)}))
+"""
+
+
 @dataclass
 class Hub:
     """The course's hub folder and who uses it."""
@@ -76,10 +87,43 @@ class Hub:
 
     @property
     def course_id(self):
-        return self.config().CourseDirectory.course_id
+        course_id = str(self.config().CourseDirectory.course_id)
+        # a folder name in the shared exchange, made by root: nothing else ("/etc", "..")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", course_id):
+            raise UserError(f"the course id {course_id!r} (CourseDirectory.course_id) must be letters, digits, '_', "
+                            "'-' and '.', starting with a letter or digit: it names the course's folder in the "
+                            "exchange.")
+        return course_id
 
     def config(self):
-        return nbgrader_config(self.course, **course_settings(self.course))
+        """The course's configuration, as every command reads it (`course.nbgrader_config`)."""
+        from traitlets.config import Config
+
+        return Config(self._course()["config"])
+
+    def settings(self):
+        """The CourseDirectory settings the course's folder gets (`course.course_settings`)."""
+        return dict(self._course()["settings"])
+
+    def _course(self):
+        """Read once. The course's own nbgrader_config.py is its owner's Python: as root (`autograder hub`), it
+        runs in a process of that owner's, never as root (red team: a course_id of "/etc" made root hand a
+        system folder to the instructor, and the file ran as root)."""
+        if getattr(self, "_read", None) is None:
+            owner = self.course.stat().st_uid
+            if os.geteuid() != 0 or owner == 0:
+                config = nbgrader_config(self.course, **course_settings(self.course))
+                self._read = {"config": json.loads(json.dumps(config, default=str)),
+                              "settings": course_settings(self.course)}
+            else:
+                done = as_user(pwd.getpwuid(owner).pw_name, [sys.executable, "-c", READ_COURSE, str(self.course)],
+                               cwd="/", capture_output=True, text=True)
+                if done.returncode != 0:
+                    why = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+                    raise UserError(f"the course's configuration in {self.course} could not be read as its owner: "
+                                    f"{why}")
+                self._read = json.loads(done.stdout)
+        return self._read
 
     @property
     def instructors(self):
@@ -419,7 +463,7 @@ def student_environment(hub):
 
 def write_configs(hub, ip="127.0.0.1", port=8000, authenticator="pam", extra_config=None):
     """The students', the instructors' and the hub's configuration; returns the hub's, and the shared password."""
-    course_config = course_config_file(hub.course, hub.instructor_config)
+    course_config = course_config_file(hub.course, hub.instructor_config, hub.settings())
     hand_back(hub, [course_config, hub.course / SECRET_FILE])
     for folder in (hub.student_config, hub.instructor_config, hub.student_config / "labconfig",
                    hub.instructor_config / "labconfig", hub.instructor_config / "jupyter_server_config.d"):

@@ -73,20 +73,22 @@ load_subconfig({project!r})  # noqa: F821
 {settings}'''
 
 
-def course_config_text(root):
-    """The configuration file of the course at ``root``, as `course.nbgrader_config` reads it."""
+def course_config_text(root, settings=None):
+    """The configuration file of the course at ``root``, as `course.nbgrader_config` reads it (``settings``: its
+    `course.course_settings`, when they were read already)."""
     root = Path(root).resolve()
     own = own_configuration(root) if root != PROJECT_ROOT else None
-    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in course_settings(root).items())
+    settings = course_settings(root) if settings is None else settings
+    settings = "".join(f"c.CourseDirectory.{key} = {value!r}\n" for key, value in settings.items())
     return TEMPLATE.format(project=str(CONFIG_FILE), root=str(root), settings=settings,
                            own=f"load_subconfig({str(own)!r})  # noqa: F821\n" if own else "")
 
 
-def course_config_file(root, folder):
+def course_config_file(root, folder, settings=None):
     """The course's configuration, written into ``folder`` (the hub's instructors load it)."""
     path = Path(folder) / "course_nbgrader_config.py"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(course_config_text(root))
+    path.write_text(course_config_text(root, settings))
     return path
 
 

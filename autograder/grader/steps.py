@@ -40,6 +40,11 @@ def course_secret(root):
     regrade picks the same inputs, so it gives the same result.
     """
     path = Path(root) / SECRET_FILE
+    if path.is_symlink():  # root makes it and hands it to the instructors (hub-setup.sh): never through a link
+        from .. import UserError
+
+        raise UserError(f"{path} is a link; the course's secret must be a file of its own: remove the link, then "
+                        "run this again.")
     if not path.is_file():
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
