@@ -137,3 +137,36 @@ def test_a_kit_folder_someone_else_left_in_tmp_is_not_imported_by_graded_kernels
         assert used != planted and "planted" not in (used / "autograder" / "__init__.py").read_text()
     finally:
         shutil.rmtree(planted)
+
+
+def test_a_course_id_that_is_not_a_folder_name_is_refused(hub):
+    """Red team: the course id names the course's folder in the exchange, which root makes and hands to the
+    course; "/etc" made root hand a system folder to the instructor."""
+    with open(hub.course / "nbgrader_config.py", "a") as f:
+        f.write('c.CourseDirectory.course_id = "/etc"\n')
+    with pytest.raises(UserError, match=r"the course id '/etc' \(CourseDirectory.course_id\) must be letters, digits"):
+        hub.course_id
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root reads a course folder another user owns")
+def test_root_reads_the_courses_own_configuration_as_the_courses_owner():
+    """Red team: `autograder hub` (root) ran the instructor's nbgrader_config.py as root."""
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from autograder.grader.hub import Hub
+
+    scratch = Path(tempfile.mkdtemp(prefix="autograder-hub-owner-"))  # pytest's own is closed to other users
+    try:
+        os.chmod(scratch, 0o777)
+        marker = scratch / "ran-as"
+        course = make_course(scratch / "course", config=f"import os\nopen({str(marker)!r}, 'w').write(str(os.getuid()))\n")
+        subprocess.run(["chown", "-R", "nobody", str(course)], check=True)
+        hub = Hub(course, scratch / "hub")
+        assert hub.course_id == "deep-learning-worksheets"
+        assert marker.read_text() == str(pwd.getpwnam("nobody").pw_uid)
+    finally:
+        shutil.rmtree(scratch)
