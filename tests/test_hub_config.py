@@ -33,7 +33,9 @@ def test_students_get_the_exchange_and_private_submit_and_not_the_instructors_to
                                                           "nbgrader.server_extensions.course_list": False,
                                                           # Validate speaks like `autograder check`
                                                           "nbgrader.server_extensions.validate_assignment": False,
-                                                          "autograder.validate": True}
+                                                          "autograder.validate": True,
+                                                          # the due dates in the Assignment List
+                                                          "autograder.assignment_list": True}
     assert 'c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"' in student
     lab = json.loads((hub.student_config / "labconfig" / "page_config.json").read_text())
     assert set(lab["disabledExtensions"]) == {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",

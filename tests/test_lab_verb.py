@@ -33,7 +33,8 @@ def test_a_course_folder_gets_the_project_configuration_rooted_there_and_stays_u
     assert list(course.iterdir()) == []
     server = json.loads((config_dir(course) / "jupyter_server_config.json").read_text())
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.validate_assignment": False,
-                                                          "autograder.validate": True}
+                                                          "autograder.validate": True,
+                                                          "autograder.assignment_list": True}
 
 
 def test_the_readme_sequence_demo_lab_demo_keeps_the_demo_a_course_of_the_project(tmp_path, monkeypatch):
