@@ -186,12 +186,19 @@ class Dispatcher:
             self._fault(host, answer.host_fault)
         return answer
 
-    def _recheck(self, host, assignment):
+    def _recheck(self, host, assignment, wait=60):
         """``host`` checks itself after a run failed there: the reference solution again, uncached."""
-        with self.changed:  # a worker that died was replaced, at another address
-            present = self._refresh()
+        deadline = time.monotonic() + wait
+        while True:
+            with self.changed:  # a worker that died is replaced, at another address
+                present = self._refresh()
+            # workers a busy host left without a heartbeat for a while come back: only a host whose workers
+            # stay away is gone (a hog beside a hung run had made that the host's fault at once)
+            if host.name in present or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         if host.name not in present:
-            return Verdict(False, host.name, "its Dask workers are gone")
+            return Verdict(False, host.name, f"its Dask workers are gone (none came back within {wait} s)")
         found = self._on(host, reference, self._reference_payload(host, assignment), "recheck", fresh=True)
         return Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
 

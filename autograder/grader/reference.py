@@ -194,7 +194,9 @@ def reference(payload, fresh=False, say=None):
         say(f"this host grades the reference solution of {payload.assignment} first (once per host and version; "
             "a minute or more)")
     verdict = judge(execute(payload), payload.config)
-    if verdict.ok:  # a failure is never cached: the host may be mended
+    # A failure is never cached (the host may be mended), nor a recheck: the budgets stay those of the host's
+    # first run, so that a regrade gives the same result (a recheck under load had changed them).
+    if verdict.ok and not fresh:
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(f".{os.getpid()}.tmp")
         staging.write_text(json.dumps(asdict(verdict)))
