@@ -290,3 +290,19 @@ def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings()
     # Anything else lost, or the kit's own example set: the host's problem, as before.
     other = cells + [{"name": "test_accuracy", "score": 0, "max_score": 2, "message": "HiddenTestFailed: 0.5"}]
     assert _drawings_shortfall(other, config) == "" and _drawings_shortfall(cells, {}) == ""
+
+
+def test_a_recheck_leaves_the_hosts_budgets_as_they_were(course, tmp_path, monkeypatch):
+    """A host that rechecks itself after a failed run ran its reference again and cached that verdict: measured
+    under load, it gave the next grading other budgets, and a regrade of the same notebook another result."""
+    from autograder.grader import reference
+    from autograder.grader.grading import throwaway_course
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with throwaway_course("tiny", course / "solutions") as (_, settings):
+        payload = reference.reference_payload(settings, "tiny", 600)
+        assert reference.reference(payload)["ok"]
+        cached = reference.cache_path(payload).read_text()
+        again = reference.reference(payload, fresh=True)
+    assert again["ok"] and not again["cached"]
+    assert reference.cache_path(payload).read_text() == cached
