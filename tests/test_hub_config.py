@@ -150,6 +150,9 @@ def test_a_course_id_that_is_not_a_folder_name_is_refused(hub):
         hub.course_id
 
 
+PROFESSOR = "autograder-test-prof"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="root reads a course folder another user owns")
 def test_root_reads_the_courses_own_configuration_as_the_courses_owner():
     """Red team: `autograder hub` (root) ran the instructor's nbgrader_config.py as root."""
@@ -166,9 +169,13 @@ def test_root_reads_the_courses_own_configuration_as_the_courses_owner():
         os.chmod(scratch, 0o777)
         marker = scratch / "ran-as"
         course = make_course(scratch / "course", config=f"import os\nopen({str(marker)!r}, 'w').write(str(os.getuid()))\n")
-        subprocess.run(["chown", "-R", "nobody", str(course)], check=True)
+        # The course's owner, an instructor: on the hub's machine the checkout is open to the instructors' group.
+        subprocess.run(["groupadd", "-f", "instructors"], check=True)
+        if subprocess.run(["id", PROFESSOR], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--no-create-home", "-G", "instructors", PROFESSOR], check=True)
+        subprocess.run(["chown", "-R", PROFESSOR, str(course)], check=True)
         hub = Hub(course, scratch / "hub")
         assert hub.course_id == "deep-learning-worksheets"
-        assert marker.read_text() == str(pwd.getpwnam("nobody").pw_uid)
+        assert marker.read_text() == str(pwd.getpwnam(PROFESSOR).pw_uid)
     finally:
         shutil.rmtree(scratch)
