@@ -336,3 +336,17 @@ def test_scoring_past_its_own_memory_is_the_students_and_never_the_hosts(tmp_pat
                    "where": "test t"}}
     with pytest.raises(ScoringTooSlow, match="needed more than its 0.09375 GiB of memory"):
         score_in_fresh_process(plans, kept, memory_bytes=96 * 2**20)
+
+
+def test_a_probe_input_copied_as_it_is_lands_under_a_random_name(tmp_path):
+    """Issue 24: `Stage.file` without a transform called shutil, which trusted.py never imported."""
+    import numpy as np
+
+    from autograder.grader.trusted import Stage
+
+    source = tmp_path / "drawing.PNG"
+    source.write_bytes(b"\x89PNG not really")
+    stage = Stage(tmp_path / "exchange", np.random.default_rng(0))
+    rel = stage.file(source)["path"]
+    assert rel.startswith("in/") and rel.endswith(".png") and "drawing" not in rel
+    assert (tmp_path / "exchange" / rel).read_bytes() == source.read_bytes()
