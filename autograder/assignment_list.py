@@ -7,37 +7,39 @@ date, and each submission's time against it, with the course's late penalty.
 """
 
 import json
-import os
-import stat
 from pathlib import Path
 
+from . import safe_files
+
 MAX_BYTES = 1_000_000
+FILE_NAME = "due-dates.json"
 
 
-def read_small_file(path, limit=MAX_BYTES):
-    """The text of ``path`` when it is a plain file (not a link, a pipe or a device) of at most ``limit``
-    bytes, read in one open: nothing swapped in after a check is read. None otherwise."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+def course_folder(config):
+    """The course's folder in nbgrader's exchange, as ``config`` places it."""
+    return Path(config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange"),
+                str(config.get("CourseDirectory", {}).get("course_id", "")))
+
+
+def published(config):
+    """The text of the course's due-dates.json, read as the grader reads a student's file (one open, no link,
+    no pipe, at most MAX_BYTES); None where there is none."""
+    if not config.get("CourseDirectory", {}).get("course_id"):
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        return f.read(limit + 1)[:limit].decode(errors="replace")
+    try:
+        return safe_files.read_text(course_folder(config) / FILE_NAME, MAX_BYTES)
+    except (OSError, safe_files.Refused):
+        return None
 
 
 def due_dates(config):
     """``{course id: published due dates}`` for the course in ``config``."""
-    course = str(config.get("CourseDirectory", {}).get("course_id", ""))
-    root = config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange")
-    text = read_small_file(Path(root, course, "due-dates.json")) if course else None
+    text = published(config)
     try:
         data = json.loads(text) if text else None
     except (ValueError, RecursionError):  # whatever lies there: no due dates, never a failed request
         return {}
-    return {course: data} if isinstance(data, dict) else {}
+    return {str(config["CourseDirectory"]["course_id"]): data} if isinstance(data, dict) else {}
 
 
 def _jupyter_server_extension_points():

@@ -14,7 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-FILE_NAME = "due-dates.json"
+from ..assignment_list import FILE_NAME, course_folder, published
+
 SYNC_SECONDS = 10
 
 
@@ -40,12 +41,6 @@ def course_due_dates(config):
             "assignments": due}
 
 
-def course_folder(config):
-    """The course's folder in the exchange."""
-    return Path(config.get("Exchange", {}).get("root", "/usr/local/share/nbgrader/exchange"),
-                str(config.get("CourseDirectory", {}).get("course_id", "")))
-
-
 def released_assignments(config):
     """The assignments released to the exchange (their folders in outbound/)."""
     outbound = course_folder(config) / "outbound"
@@ -55,8 +50,6 @@ def released_assignments(config):
 def publish(config, log=None):
     """Write the course's due dates into its exchange folder when they changed; the path, or None where
     there is no exchange folder of this user's (`autograder lab` without a hub)."""
-    from ..assignment_list import read_small_file
-
     folder = course_folder(config)
     try:
         info = os.lstat(folder)
@@ -69,7 +62,7 @@ def publish(config, log=None):
         return None
     path = folder / FILE_NAME
     text = json.dumps(data, indent=1, sort_keys=True)
-    if read_small_file(path) == text:
+    if published(config) == text:
         return path
     fd, staging = tempfile.mkstemp(dir=folder, prefix=".due-dates-")
     with os.fdopen(fd, "w") as f:

@@ -583,7 +583,8 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
                 if sub.problem and sub.assignment in known:
                     _zero_row(api, sub)
             lock = threading.Lock()
-            bar = tell.start() if pending else None
+            if pending:
+                tell.start()
             dispatcher = Dispatcher(client, config, timeout, gpu, lock, tell.write) if pending else None
 
             def grade_one(sub):
@@ -607,16 +608,14 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
                     else:
                         outcome = _outcome(api, sub, root)
                     outcomes[sub.key] = outcome
-                    if bar is not None:
-                        bar.update(outcome, dispatcher.running)
+                    tell.update(outcome, dispatcher.running)
 
             if pending:
                 threads = max(2, 2 * sum(h.slots for h in dispatcher.hosts.values()))
                 with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
                     for future in [pool.submit(grade_one, sub) for sub in pending]:
                         future.result()
-            if bar is not None:
-                bar.close()
+            tell.close()
             config.CourseDirectory.submitted_directory = "submitted"
             api = nbgrader_api(root, config=config)
             _current_scores(api, outcomes, {s.key: s for s in submissions})
