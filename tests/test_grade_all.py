@@ -515,6 +515,8 @@ def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monke
     submit(course, "ada", student_version(tiny_solution()))
     submit(course, "ben", student_version(tiny_solution(), answer="7"))
     root = str(course)
+    # The run's working folder is the course's: a module left at its top is not imported (python -I).
+    (course / "argparse.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').write('argparse')\n")
     assert formgrader_grading.start(root)
     assert not formgrader_grading.start(root)  # a second click while it runs starts nothing
     deadline = time.monotonic() + 300
@@ -526,6 +528,7 @@ def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monke
         {"total": 2, "done": 2, "failed": 0, "running": 0}
     assert state["progress"]["lines"][0] == f"2 of 2 submissions in {course} to grade, on 2 local workers."
     assert any(line.strip().startswith("ada/tiny") and line.endswith("3 / 3") for line in state["log"]), state["log"]
+    assert not (tmp_path / "imported").exists()
 
 
 def test_a_second_grade_all_on_the_same_course_waits_its_turn(tmp_path, capsys):

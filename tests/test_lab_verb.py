@@ -227,3 +227,15 @@ def test_a_cache_folder_other_users_can_write_is_refused(tmp_path, monkeypatch):
     course.mkdir()
     with pytest.raises(UserError, match="is not a folder of yours that only you can write"):
         config_dir(course)
+
+
+def test_a_course_secret_that_is_a_link_is_refused(tmp_path):
+    """Red team: hub-setup.sh (root) changed the group and mode of the course's .autograder-secret, following
+    a link an instructor left there (to /etc/shadow, say); root also read the link's target as the secret."""
+    from autograder.grader.steps import course_secret
+
+    target = tmp_path / "private"
+    target.write_text("not the course's")
+    (tmp_path / ".autograder-secret").symlink_to(target)
+    with pytest.raises(UserError, match="is a link; the course's secret must be a file of its own"):
+        course_secret(tmp_path)
