@@ -137,6 +137,28 @@ def test_instructor_photos_keep_their_orientation_when_the_grader_re_encodes_the
     assert np.abs(load_digit(tmp_path / "copy.png") - load_digit(tmp_path / "upright.png")).mean() < 0.02
 
 
+@pytest.mark.parametrize("mode, fmt", [("P", "PNG"), ("P+transparency", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG")])
+def test_the_graders_copy_keeps_the_picture_of_every_image_mode(tmp_path, mode, fmt):
+    """Paint programs save palette PNGs (41 of the real mouse drawings), scanners CMYK JPEGs: the hidden
+    test's re-encoding must hand load_digit the same picture (a palette copy once came out all black)."""
+    from autograder.grader.hidden import _perturbed_copy
+
+    drawing = Image.open(SOLUTIONS / "01_handdrawn_digits" / "my_digits" / "7_1.jpg").convert("L")
+    stored = drawing.convert(mode.split("+")[0])
+    options = {"transparency": stored.getpixel((0, 0))} if "transparency" in mode else {}
+    stored.save(tmp_path / f"7_1.{fmt.lower()}", format=fmt, **options)
+    _perturbed_copy(tmp_path / f"7_1.{fmt.lower()}", tmp_path / "copy.png")
+
+    def grey(path):
+        img = Image.open(path)
+        return np.asarray(img if img.mode.startswith("I") else img.convert("L"), dtype=np.float32)
+
+    copy, original = grey(tmp_path / "copy.png"), grey(tmp_path / f"7_1.{fmt.lower()}")
+    pad = (copy.shape[1] - original.shape[1]) // 2
+    assert np.abs(copy[pad:pad + original.shape[0], pad:pad + original.shape[1]] - original).max() <= 1
+    assert np.std(copy) > 20  # a drawing, not a blank page
+
+
 def test_solution_load_digit_passes_the_hidden_test_of_new_drawings():
     from autograder.grader import hidden
 

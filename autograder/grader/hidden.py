@@ -147,6 +147,9 @@ def expect_multi_hot(vectorize, dimension=heldout.IMDB_WORDS):
                             f"`{vectorize.name}` (the hidden test includes an empty review and index 0)")
 
 
+PNG_MODES = ("1", "L", "LA", "I", "I;16", "RGB", "RGBA")
+
+
 def _perturbed_copy(source, target):
     """A lossless re-encoding with a few pixels of margin: same drawing, other bytes.
 
@@ -156,6 +159,10 @@ def _perturbed_copy(source, target):
     """
     img = Image.open(source)
     img.load()
+    if img.mode in ("P", "PA"):  # a new canvas has no palette: pasted indices would lose their colours
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    elif img.mode not in PNG_MODES:  # a CMYK scan, a float image: what PNG can hold, same picture
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
     w, h = img.size
     pad = max(1, min(w, h) // 100)
     canvas = Image.new(img.mode, (w + 2 * pad, h + 2 * pad), img.getpixel((0, 0)))
