@@ -15,7 +15,7 @@ from .datasets import download
 from .grading_run import terminal_text
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
-GRADER_VERBS = ("release", "publish", "grade", "grade-all", "feedback", "demo", "export-otter", "lab", "hub")
+GRADER_VERBS = ("release", "publish", "grade", "grade-all", "drawings", "feedback", "demo", "export-otter", "lab", "hub")
 
 
 def data_fetch(datasets=(), mirror=None, out=print):

@@ -277,21 +277,25 @@ def test_grade_uses_the_course_configuration_its_worksheets_and_its_limits(cours
 
 def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings():
     """Issue 22: when the instructor's drawings were too hard for worksheet 5's reference, the host "cannot grade
-    05_cnn"; the drawings, not the host, are the cause, and the message says so and what to do."""
+    05_cnn"; the drawings, not the host, are the cause, and the message says so, what it needed, and what to do
+    (issue 23: the command that shows which drawings, and the floor the set supports)."""
     from autograder.grader.reference import Verdict, _drawings_shortfall
 
     cells = [{"name": "test_layers", "score": 2, "max_score": 2, "message": ""},
-             {"name": "test_handdrawn", "score": 0, "max_score": 2,
-              "message": "HiddenTestFailed: Accuracy on the instructor's 39 hand-drawn digits is 0.769, below 0.90. "
-                         "Look at your load_digit output next to MNIST samples: background, stroke width, centring."}]
+             {"name": "test_handdrawn", "score": 0, "max_score": 2, "message": "HiddenTestFailed: below 0.95"}]
+    readings = {"test_handdrawn": {"accuracy": 0.769, "floor": 0.9, "required": 0.95, "count": 39, "drawings": []}}
     config = {"PlanHiddenTests": {"drawings": "/srv/course/drawings"}}
-    verdict = Verdict(False, "host-1", "test_handdrawn 0/2", drawings=_drawings_shortfall(cells, config))
+    verdict = Verdict(False, "host-1", "test_handdrawn 0/2", drawings=_drawings_shortfall(cells, readings, config))
     assert verdict.problem.startswith(
-        "the reference solution reads only 0.769 of the course's 39 hand-drawn digits in /srv/course/drawings, below "
-        "its floor of 0.90; the drawings, not host-1, are the cause: look at the ones it misreads")
-    # Anything else lost, or the kit's own example set: the host's problem, as before.
+        "the reference solution reads only 0.769 of the course's 39 hand-drawn digits in /srv/course/drawings (it "
+        "must read 0.95: the floor of 0.90 plus a margin for the seed a student trains with); the drawings, not "
+        "host-1, are the cause: `autograder drawings check DIR` shows the ones it misreads")
+    # Anything else lost, the drawings read well enough, or the kit's own example set: the host's problem.
     other = cells + [{"name": "test_accuracy", "score": 0, "max_score": 2, "message": "HiddenTestFailed: 0.5"}]
-    assert _drawings_shortfall(other, config) == "" and _drawings_shortfall(cells, {}) == ""
+    read_well = {"test_handdrawn": {**readings["test_handdrawn"], "accuracy": 0.96}}
+    assert _drawings_shortfall(other, readings, config) == ""
+    assert _drawings_shortfall(cells, read_well, config) == ""
+    assert _drawings_shortfall(cells, readings, {}) == ""
 
 
 def test_a_recheck_leaves_the_hosts_budgets_as_they_were(course, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab, hub."""
+"""The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab, hub,
+drawings check."""
 
 import os
 import sys
@@ -69,6 +70,21 @@ def add_grader_verbs(verbs):
     grade_all.add_argument("--dashboard", action="store_true",
                            help="serve the local Dask cluster's web pages on a Unix socket only you can open "
                                 "(off by default: on loopback every user of the machine could read them)")
+
+    drawings = verbs.add_parser("drawings", help="instructor: check a set of hand-drawn digits before class")
+    drawings_verbs = drawings.add_subparsers(dest="drawings_verb", metavar="check", required=True)
+    check = drawings_verbs.add_parser(
+        "check", help="grade each worksheet's reference on the drawings in DIR as a host would, print its accuracy "
+                      "against the floor, and write a contact sheet (HTML) of what it read")
+    check.add_argument("folder", type=Path, metavar="DIR", help="the drawings, named after their digit (7_1.png)")
+    check.add_argument("--root", type=Path, default=default_course(),
+                       help=f"the course whose worksheets and floors to use (default: ${COURSE_VARIABLE}, else the "
+                            "project)")
+    check.add_argument("--worksheet", dest="worksheets", action="append", metavar="ID",
+                       help="only this worksheet (again for more; default: each that reads drawings)")
+    check.add_argument("--sheet", type=Path, metavar="PATH", default=Path("drawings-check.html"),
+                       help="where the contact sheet goes (default: ./drawings-check.html)")
+    check.add_argument("--no-sandbox", action="store_true", help="run the references without the jail")
 
     feedback = verbs.add_parser("feedback", help="per-student HTML feedback, hidden tests removed")
     feedback.add_argument("--root", type=Path, default=default_course(),
@@ -173,6 +189,19 @@ def dispatch(args):
             print(f"autograder: {len(problems)} of {len(outcomes)} submissions could not be graded "
                   f"({', '.join(problems[:5])}{', ...' if len(problems) > 5 else ''}); the reasons are above "
                   "and in grade-all.json.", file=sys.stderr)
+            return 1
+    elif args.verb == "drawings":
+        from .drawings_check import advice, check_drawings
+
+        readings = check_drawings(args.folder, args.root, args.worksheets or (), args.sheet,
+                                  sandbox=not args.no_sandbox)
+        for line in advice(readings):
+            print(line)
+        print(f"contact sheet: {args.sheet}")
+        short = [r.worksheet for r in readings if not r.ok]
+        if short:
+            print(f"autograder: the reference solutions of {', '.join(short)} cannot grade with these drawings "
+                  "(above: the drawings to look at, and the floor the set supports).", file=sys.stderr)
             return 1
     elif args.verb == "feedback":
         from .feedback import generate_all

@@ -55,6 +55,7 @@ class Verdict:
     scoring_budget: float = 0.0
     cached: bool = False  # read from this host's cache, not run now
     drawings: str = ""  # set when the course's own hand-drawn digits alone kept the reference short
+    readings: dict = field(default_factory=dict)  # grade_id -> the hand-drawn test's readings (hidden.READINGS)
 
     @property
     def problem(self):
@@ -62,8 +63,9 @@ class Verdict:
             return ""
         if self.drawings:
             return (f"the reference solution reads only {self.drawings}; the drawings, not {self.host}, are the "
-                    "cause: look at the ones it misreads (one digit each, its label first in the file name), redraw "
-                    "or remove them, or unset PlanHiddenTests.drawings to grade with the kit's example set")
+                    "cause: `autograder drawings check DIR` shows the ones it misreads and the floor the set "
+                    "supports; redraw or remove them, set that floor (PlanHiddenTests.drawings_floors), or unset "
+                    "PlanHiddenTests.drawings to grade with the kit's example set")
         return f"the reference solution did not reach full marks on {self.host}: {self.reason}"
 
 
@@ -92,11 +94,12 @@ def reference_payload(config, assignment_id, timeout):
 
     nb, folder = reference_notebook(config, assignment_id)
     drawings = config.get("PlanHiddenTests", {}).get("drawings")
+    plain = json.loads(json.dumps(config, default=str))
+    plain.setdefault("PlanHiddenTests", {})["reference_run"] = True  # floor plus margin; each drawing's reading
     return Payload(assignment=assignment_id,
                    nbgrader={"student": REFERENCE_STUDENT, "assignment": assignment_id, "notebook": assignment_id},
                    notebook=nbformat.writes(nb), files=pack(folder, skip={f"{assignment_id}.ipynb"}),
-                   config=json.loads(json.dumps(config, default=str)), timeout=timeout,
-                   drawings=pack(drawings) if drawings else b"")
+                   config=plain, timeout=timeout, drawings=pack(drawings) if drawings else b"")
 
 
 def budget(config, seconds, section="SandboxedExecute", setting="notebook_timeout", default=1800):
@@ -141,25 +144,46 @@ def judge(answer, config):
     reason = record.fault.reason if record.fault else "; ".join(lost[:3])
     ok = not record.fault and not lost and seen["max_score"] > 0
     scoring = record.scoring_seconds or 0.0
+    readings = drawing_readings(nb)
     return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
                    record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"], scoring,
                    budget(config, scoring, "ScoreHiddenTests", "timeout", 900),
-                   drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], config))
+                   drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], readings, config),
+                   readings=readings)
 
 
-def _drawings_shortfall(cells, config):
-    """``"0.769 of the course's 39 hand-drawn digits in DIR, below 0.90"`` when the instructor's own drawings
-    (PlanHiddenTests.drawings) are all that the reference lost points on; else ''."""
-    import re
+def drawing_readings(nb):
+    """grade_id -> what the reference's hand-drawn test reported (hidden.READINGS), from the graded notebook."""
+    from nbgrader.utils import is_grade
 
+    from .hidden import READINGS
+
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not is_grade(cell):
+            continue
+        for output in cell.get("outputs", []):
+            for line in output.get("text", "").splitlines() if output.get("output_type") == "stream" else []:
+                if READINGS in line:
+                    try:
+                        found[cell.metadata.nbgrader["grade_id"]] = json.loads(line.split(READINGS, 1)[1])
+                    except ValueError:
+                        pass
+    return found
+
+
+def _drawings_shortfall(cells, readings, config):
+    """``"0.769 of the course's 39 hand-drawn digits in DIR (it must read 0.95: the floor 0.90 plus a margin)"``
+    when the instructor's own drawings (PlanHiddenTests.drawings) are all that the reference lost points on;
+    else ''."""
     folder = config.get("PlanHiddenTests", {}).get("drawings")
-    lost = [c["message"] for c in cells if c["score"] < c["max_score"]]
-    number = r"(\d+(?:\.\d+)?)"
-    found = [re.search(rf"instructor's (\d+) hand-drawn digits is {number}, below {number}", m) for m in lost]
-    if not folder or not lost or not all(found):
+    lost = [c for c in cells if c["score"] < c["max_score"]]
+    short = [readings.get(c["name"]) for c in lost]
+    if not folder or not lost or not all(r and r["accuracy"] < r["required"] for r in short):
         return ""
-    count, accuracy, floor = found[0].groups()
-    return f"{accuracy} of the course's {count} hand-drawn digits in {folder}, below its floor of {floor}"
+    r = short[0]
+    return (f"{r['accuracy']:.3f} of the course's {r['count']} hand-drawn digits in {folder} (it must read "
+            f"{r['required']:.2f}: the floor of {r['floor']:.2f} plus a margin for the seed a student trains with)")
 
 
 def cache_path(payload):

@@ -23,7 +23,7 @@ from pathlib import Path
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked
-from traitlets import Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
 from ..grading_run import HOST, Collection, HostFault, Plan, Record, Verdict
 from ..hidden_regions import Markers
@@ -64,7 +64,18 @@ class PlanHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
     drawings = Unicode(
         "", help="Folder of the instructor's hand-drawn digits (files named <digit>_*.png/.jpg); empty: the "
-                 "example set shipped with the grader.",
+                 "example set shipped with the grader. `autograder drawings check DIR` says how the reference "
+                 "solutions read a set, before class.",
+    ).tag(config=True)
+    drawings_floors = Dict(
+        value_trait=Float(min=0.0, max=1.0), key_trait=Unicode(),
+        help="The accuracy each worksheet requires on the course's own drawings, by worksheet id, e.g. "
+             "{'05_cnn': 0.85}, in place of the worksheet's floor; the reference must still clear it by the "
+             "calibrated margin. Only with `drawings`: the floor follows the set.",
+    ).tag(config=True)
+    reference_run = Bool(
+        False, help="This run is a host's reference run (set by the grader): the hand-drawn test then requires "
+                    "the floor plus the calibrated margin, and reports each drawing's reading.",
     ).tag(config=True)
 
     @default("secret")
@@ -84,7 +95,7 @@ class PlanHiddenTests(NbGraderPreprocessor):
         if not blocks:
             return nb, resources
         folders = record.folders
-        settings = {"drawings": self.drawings} if self.drawings else {}
+        settings = self._settings(resources)
         base_seed = self._seed(nb, resources)
         for number, (grade_id, block) in enumerate(blocks.items()):
             written, kept = folders.exchange / f"{number:02d}", folders.kept / f"{number:02d}"
@@ -96,6 +107,16 @@ class PlanHiddenTests(NbGraderPreprocessor):
                                                       str(written / "out"), str(kept / "out"))
         record.settings = settings
         return nb, resources
+
+    def _settings(self, resources):
+        """What the hidden checks read of the course: its drawings, their floor, whether this is the reference."""
+        settings = {"drawings": self.drawings} if self.drawings else {}
+        assignment = resources.get("nbgrader", {}).get("assignment")
+        if self.drawings and assignment in self.drawings_floors:
+            settings["drawings_floor"] = self.drawings_floors[assignment]
+        if self.reference_run:
+            settings["reference"] = True
+        return settings
 
     def _seed(self, nb, resources):
         info = resources.get("nbgrader", {})

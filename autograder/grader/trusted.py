@@ -392,6 +392,7 @@ def export_code(request_file):
 
 _flags = []
 _rng = [np.random.default_rng()]
+_settings = [{}]
 
 
 def flag(message):
@@ -404,14 +405,20 @@ def grading_rng():
     return _rng[0]
 
 
+def grading_settings():
+    """What the course set for this run's hidden checks (`PlanHiddenTests`): its drawings and their floor,
+    and whether this is the reference's run; empty outside a grading."""
+    return _settings[0]
+
+
 @contextlib.contextmanager
-def _context(rng):
-    saved = _rng[0]
-    _rng[0] = rng
+def _context(rng, settings=None):
+    saved = _rng[0], _settings[0]
+    _rng[0], _settings[0] = rng, settings or {}
     try:
         yield
     finally:
-        _rng[0] = saved
+        _rng[0], _settings[0] = saved
 
 
 class Scorer:
@@ -441,7 +448,7 @@ class Scorer:
                 arguments = dict(statement.literals)
                 for param, (kind, item, data) in statement.students.items():
                     arguments[param] = self._load(loaded, kind, item, Path(folder), data)
-                with contextlib.redirect_stdout(printed), _context(np.random.default_rng([seed, k])):
+                with contextlib.redirect_stdout(printed), _context(np.random.default_rng([seed, k]), settings):
                     self._same_model_as_checked(statement, arguments)
                     statement.check.check(**arguments)
             except CheckFailed as e:

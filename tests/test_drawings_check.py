@@ -1,0 +1,143 @@
+"""`autograder drawings check DIR`, and a course's drawings as the course's problem (issue 23).
+
+A tiny course reads drawings with worksheet 1's `load_digit` and a small
+dense network trained in seconds; its hidden test is worksheet 1's
+`expect_handdrawn_accuracy`. The drawings are the kit's synthetic example
+set, as they are, or relabelled so that no reference can read them.
+"""
+
+import shutil
+
+import nbformat
+import pytest
+
+from autograder.cli import run
+from autograder.grader.course import SOLUTIONS
+from autograder.grader.drawings import HIDDEN_SET
+from autograder.grader.drawings_check import Reading, advice, write_contact_sheet
+from autograder.handdrawn import labelled_images
+from tiny_course import cell, hidden, make_course, student_version, submit
+
+LOAD_DIGIT_CELLS = ("read_grey", "ink_side", "paper", "ink_map", "frame_digit", "load_digit")
+TRAIN = """import keras
+from autograder.datasets import mnist
+
+keras.utils.set_random_seed(0)
+(x, y), _ = mnist.load_data()
+model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(64, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x[:20000].reshape(-1, 784) / 255, y[:20000], epochs=2, batch_size=128, verbose=0)"""
+
+
+def drawing_solution():
+    """Worksheet 1's load_digit and a network trained in seconds; the hidden test reads the course's drawings."""
+    first = nbformat.read(SOLUTIONS / "01_handdrawn_digits" / "01_handdrawn_digits.ipynb", as_version=4)
+    code = "\n\n".join(c.source.replace("### BEGIN SOLUTION\n", "").replace("\n### END SOLUTION", "")
+                       for c in first.cells if c.metadata.get("nbgrader", {}).get("grade_id") in LOAD_DIGIT_CELLS)
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import numpy as np\nfrom PIL import Image, ImageFilter, ImageOps"),
+        cell(f"### BEGIN SOLUTION\n{code}\n### END SOLUTION", solution=True, grade_id="load_digit"),
+        cell(f"### BEGIN SOLUTION\n{TRAIN}\n### END SOLUTION", solution=True, grade_id="train"),
+        cell("assert model is not None" + hidden("hidden.expect_handdrawn_accuracy(load_digit, model, floor=0.5)"),
+             grade=True, grade_id="test_handdrawn", points=2),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def relabelled(folder, every=1):
+    """The example set with the label of every ``every``-th drawing moved on by one: no network reads those."""
+    folder.mkdir()
+    for i, (path, label) in enumerate(labelled_images(HIDDEN_SET)):
+        shutil.copyfile(path, folder / f"{(label + (i % every == 0)) % 10}_{path.name}")
+    return folder
+
+
+@pytest.fixture
+def drawing_course(tmp_path):
+    return make_course(tmp_path / "course", drawing_solution(), assignment="drawn")
+
+
+@pytest.mark.slow
+def test_drawings_check_grades_the_reference_on_the_set_and_writes_the_contact_sheet(drawing_course, tmp_path,
+                                                                                     capsys):
+    drawings = tmp_path / "drawings"
+    shutil.copytree(HIDDEN_SET, drawings)
+    (drawings / "README.md").unlink()
+    three = next(p for p, label in labelled_images(drawings) if label == 3)
+    shutil.copyfile(three, drawings / f"3_<img src=x onerror=alert(1)>{three.suffix}")
+    sheet = tmp_path / "sheet.html"
+    assert run(["drawings", "check", str(drawings), "--root", str(drawing_course), "--sheet", str(sheet)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "51 drawings in" in out and "the reference solutions of drawn read them" in out
+    assert "drawn: " in out and "of 51 read right); floor 0.50, the reference must read 0.55: ok" in out
+    page = sheet.read_text()
+    assert page.count("<tr>") == 52  # a heading row and one per drawing
+    assert "<img src=x" not in page and "3_&lt;img src=x onerror=alert(1)&gt;" in page
+    assert page.count("data:image/png;base64,") == 2 * 51  # the drawing and what load_digit made of it
+
+
+@pytest.mark.slow
+def test_a_set_the_reference_cannot_read_is_the_courses_problem_said_as_such(drawing_course, tmp_path, capsys):
+    drawings = relabelled(tmp_path / "drawings")
+    sheet = tmp_path / "sheet.html"
+    assert run(["drawings", "check", str(drawings), "--root", str(drawing_course), "--sheet", str(sheet)]) == 1
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
+    assert "the reference must read 0.55: SHORT: this set supports a floor of at most 0.0" in out
+    assert "50 drawings misread (redraw or remove them if they are not clearly their digit)" in out and "; and 38 more on the contact sheet" in out
+    assert "c.PlanHiddenTests.drawings_floors = {'drawn': 0.0" in out
+    assert "cannot grade with these drawings" in captured.err and "Traceback" not in captured.err
+    # Misread ones come first on the sheet.
+    assert sheet.read_text().index("class='wrong'") < sheet.read_text().find("class='right'") or \
+        "class='right'" not in sheet.read_text()
+
+    # Grading with that set: one sentence that names the drawings, the accuracy, the floor and the command,
+    # and does not blame the host (exit 2, not the host fault's 3).
+    (drawing_course / "nbgrader_config.py").write_text(
+        (drawing_course / "nbgrader_config.py").read_text() + f"\nc.PlanHiddenTests.drawings = {str(drawings)!r}\n")
+    notebook = submit(drawing_course, "sam", student_version(drawing_solution()), assignment="drawn")
+    assert run(["grade", str(notebook), "--root", str(drawing_course)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"drawn cannot be graded with the course's drawings: the reference solution reads only" in err
+    assert f"of the course's 50 hand-drawn digits in {drawings} (it must read 0.55: the floor of 0.50" in err
+    assert "`autograder drawings check DIR` shows the ones it misreads" in err
+    assert "cannot grade drawn" not in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_course_states_its_own_floor_for_its_own_set(drawing_course, tmp_path, capsys):
+    drawings = relabelled(tmp_path / "drawings", every=2)  # half of them unreadable: below the worksheet's 0.5
+    (drawing_course / "nbgrader_config.py").write_text(
+        (drawing_course / "nbgrader_config.py").read_text() + "\nc.PlanHiddenTests.drawings_floors = {'drawn': 0.3}\n")
+    assert run(["drawings", "check", str(drawings), "--root", str(drawing_course),
+                "--sheet", str(tmp_path / "sheet.html")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "of 50 read right); floor 0.30, the reference must read 0.35: ok" in out
+
+
+def reading(accuracy, floor=0.9, required=0.95, wrong=("4_2.png",)):
+    drawings = [{"name": name, "label": int(name[0]), "read": (int(name[0]) + 1) % 10 if name in wrong else int(name[0]),
+                 "image": ""} for name in ("1_1.png", "4_2.png", "7_3.jpg")]
+    return Reading("05_cnn", accuracy, floor, required, drawings)
+
+
+@pytest.mark.parametrize("accuracy, supported", [(0.95, 0.9), (0.949, 0.85), (0.769, 0.70), (0.04, 0.0), (1.0, 0.95)])
+def test_the_floor_a_set_supports_keeps_the_calibrated_margin(accuracy, supported):
+    assert reading(accuracy).supported_floor == supported
+
+
+def test_advice_names_the_misread_drawings_and_the_floors_to_set():
+    lines = advice([reading(0.769), Reading("01_handdrawn_digits", 1.0, 0.8, 0.85, reading(1.0, wrong=()).drawings)])
+    assert lines == [
+        "1 drawing misread (redraw or remove them if they are not clearly their digit): 4_2.png (05_cnn read a 5)",
+        "or grade this set with the floors it supports: c.PlanHiddenTests.drawings_floors = {'05_cnn': 0.70} in the "
+        "course's nbgrader_config.py"]
+    assert advice([reading(1.0, wrong=())]) == []
+
+
+def test_the_contact_sheet_puts_misread_drawings_first(tmp_path):
+    page = write_contact_sheet(tmp_path / "sheet.html", tmp_path, [reading(0.667)]).read_text()
+    assert page.index("4_2.png") < page.index("1_1.png") < page.index("7_3.jpg")
+    assert "class='wrong'" in page and "read 5" in page
