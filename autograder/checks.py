@@ -88,8 +88,22 @@ def input_shape(model):
     return tuple(shape) if shape is not None else None
 
 
+# Keras's random augmentation layers: they change images in training only and pass them through unchanged
+# afterwards, so a model that augments inside itself (Chollet's way) has the architecture of one that does not.
+AUGMENTATION_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+                       "RandomBrightness"}
+
+
+def _augmentation(layer):
+    """A random augmentation layer, or a block made only of them (``data_augmentation = keras.Sequential([...])``)."""
+    if type(layer).__name__ in AUGMENTATION_LAYERS:
+        return True
+    inner = [sub for sub in getattr(layer, "layers", None) or [] if type(sub).__name__ != "InputLayer"]
+    return bool(inner) and all(_augmentation(sub) for sub in inner)
+
+
 def _layers(model):
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer" and not _augmentation(layer)]
 
 
 def _output_shapes(model, layers):

@@ -90,6 +90,11 @@ HONEST = {  # name: (model, optimizer it was trained with, or None: saved untrai
     "batch normalization": (batch_normalization, keras.optimizers.AdamW),
     "bfloat16 weights": (lambda: keras.Sequential([keras.Input((784,)), layers.Dense(32, dtype="bfloat16"),
                                                    layers.Dense(10, activation="softmax")]), "adam"),
+    "augmentation inside the model": (lambda: keras.Sequential([  # worksheet 5's CNN, as Chollet augments
+        keras.Input((28, 28, 1)), keras.Sequential([layers.RandomRotation(0.04), layers.RandomZoom(0.1),
+                                                    layers.RandomTranslation(0.08, 0.08)]),
+        layers.RandomFlip("horizontal"), layers.RandomContrast(0.1), layers.RandomBrightness(0.1),
+        layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(10, activation="softmax")]), "adam"),
 }
 
 

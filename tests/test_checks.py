@@ -54,6 +54,17 @@ def subclassed_model():
     return model
 
 
+def augmented_images_model():
+    """Chollet's way: random augmentation inside the model, as a block and as single layers; the layers pass
+    images through unchanged once trained, so the architecture is the one without them."""
+    augmentation = keras.Sequential([layers.RandomRotation(0.04), layers.RandomZoom(0.1),
+                                     layers.RandomTranslation(0.1, 0.1)], name="data_augmentation")
+    inputs = keras.Input(shape=(2, 2, 1))
+    x = layers.RandomContrast(0.1)(augmentation(inputs))
+    x = layers.Reshape((4,))(x)
+    return keras.Model(inputs, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="relu")(x)))
+
+
 @pytest.mark.parametrize("make", [dense_model, functional_model, separate_activations, subclassed_model],
                          ids=["sequential", "functional-tf.nn.softmax", "dense-then-activation", "subclassed"])
 def test_every_way_of_writing_the_model_passes(make):
@@ -77,6 +88,18 @@ def test_every_way_of_writing_the_model_passes(make):
 def test_what_must_still_fail(model, message):
     with pytest.raises(CheckFailed, match=message):
         checks.expect_layers(model, EXPECTED)
+
+
+def test_augmentation_layers_inside_the_model_are_not_part_of_its_architecture():
+    model = augmented_images_model()
+    checks.expect_layers(model, [{"class": "Reshape", "output_shape": (None, 4)}, *EXPECTED])
+    checks.expect_param_count(model, (4 + 1) * 8 + (8 + 1) * 3)
+    checks.expect_input_shape(model, (None, 2, 2, 1))
+    # A block that does more than augment is a layer of the model: it still counts.
+    mixed = keras.Sequential([keras.Input(shape=(4,)), keras.Sequential([layers.Dense(8, activation="relu")]),
+                              layers.Dense(3, activation="softmax")])
+    with pytest.raises(CheckFailed, match="Layer 1 \\(Sequential\\)"):
+        checks.expect_layers(mixed, EXPECTED)
 
 
 def test_same_parameter_count_other_architecture_passes_the_count_only():

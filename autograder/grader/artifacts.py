@@ -55,6 +55,7 @@ ALLOWED = {
         "AveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
         "GlobalAveragePooling2D", "BatchNormalization", "LayerNormalization", "ReLU", "Softmax", "LeakyReLU",
         "ELU", "Rescaling", "ZeroPadding2D", "Add", "Concatenate", "Average", "Maximum", "Multiply",
+        "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast", "RandomBrightness",
     },
     "keras.initializers": {
         "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Zeros", "Ones",
