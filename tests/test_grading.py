@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 
 import nbformat
 import pytest
@@ -247,12 +248,19 @@ def test_grade_runs_the_reference_once_per_host_and_version(course, tmp_path, mo
     from autograder.grader import reference
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # A worksheet's own files travel with its reference (worksheet 5's drawings): copied afresh each time, they
+    # made the payload's zip, and so the cache key, differ from one call to the next (issue 23).
+    (course / "solutions" / "tiny" / "data").mkdir()
+    (course / "solutions" / "tiny" / "data" / "7_1.txt").write_text("a file the worksheet reads")
     runs = []
     real = reference.execute
     monkeypatch.setattr(reference, "execute", lambda payload: runs.append(payload.assignment) or real(payload))
     said = []
-    reports = [grading.grade_submission(submit(course, name, student_version(tiny_solution())),
-                                        solutions=course / "solutions", say=said.append) for name in ("sam", "kim")]
+    reports = []
+    for name in ("sam", "kim"):
+        reports.append(grading.grade_submission(submit(course, name, student_version(tiny_solution())),
+                                                solutions=course / "solutions", say=said.append))
+        time.sleep(2.1)  # a zip's times have a resolution of 2 s
     assert [r["score"] for r in reports] == [3.0, 3.0]
     assert runs == ["tiny"]
     assert said == ["this host grades the reference solution of tiny first (once per host and version; "

@@ -100,13 +100,18 @@ def plain_config(config):
 
 
 def pack(folder, skip=()):
-    """The regular files of ``folder`` as zip bytes (links and special files left out), without ``skip`` names."""
+    """The regular files of ``folder`` as zip bytes (links and special files left out), without ``skip`` names.
+
+    The same files give the same bytes: a reference's payload is part of its cache key, and the copies made
+    here are new files (a zip stamped with their times had made every `grade` run the reference again)."""
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="autograder-pack-") as tmp:
         copy_tree(folder, tmp, skip=set(skip) | {".ipynb_checkpoints"})
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for relative, path in regular_files(tmp):
-                archive.write(path, relative.as_posix())
+            for relative, path in sorted(regular_files(tmp)):
+                member = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                member.compress_type, member.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+                archive.writestr(member, path.read_bytes())
     return buffer.getvalue()
 
 
