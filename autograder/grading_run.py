@@ -39,6 +39,11 @@ class HostFault(RuntimeError):
     """The grading host, not the submission, is at fault: no score may be saved."""
 
 
+class CourseProblem(RuntimeError):
+    """The course's own material (its hand-drawn digits) keeps the reference short of full marks on a sound
+    host: no score is saved, the host goes on grading other worksheets, and the message says what to change."""
+
+
 class Unprocessable(RuntimeError):
     """The grader could not process this submission, and the host then passed its own check: the outcome is
     the submission's, flagged for the instructor; no score is saved, and the host goes on grading."""

@@ -28,7 +28,7 @@ JupyterLab's Validate run the execution steps a student's laptop can run
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Any, Float, Integer, List
 
-from .grading_run import HOST, HostFault, Record, Unprocessable
+from .grading_run import HOST, CourseProblem, HostFault, Record, Unprocessable
 
 SANITIZE = [
     "nbgrader.preprocessors.ClearOutput",
@@ -83,6 +83,7 @@ class GradingRun(NbGraderPreprocessor):
                                   ).tag(config=True)
     host_fault = ""  # the host's reason, when it failed the run: the caller records it, nbgrader saves nothing
     unprocessable = ""  # why the grader could not process the submission on a sound host: flagged, no score
+    course_problem = ""  # why the course's own material (its drawings) stops the worksheet's grading: no score
 
     def preprocess(self, nb, resources):
         try:
@@ -95,6 +96,9 @@ class GradingRun(NbGraderPreprocessor):
             raise
         except Unprocessable as e:
             self.unprocessable = str(e)
+            raise
+        except CourseProblem as e:
+            self.course_problem = str(e)
             raise
         return nb, resources
 

@@ -6,13 +6,14 @@ dense network trained in seconds; its hidden test is worksheet 1's
 set, as they are, or relabelled so that no reference can read them.
 """
 
+import json
 import shutil
 
 import nbformat
 import pytest
 
 from autograder.cli import run
-from autograder.grader.course import SOLUTIONS
+from autograder.grader.course import SOLUTIONS, nbgrader_api
 from autograder.grader.drawings import HIDDEN_SET
 from autograder.grader.drawings_check import Reading, advice, write_contact_sheet
 from autograder.handdrawn import labelled_images
@@ -104,6 +105,20 @@ def test_a_set_the_reference_cannot_read_is_the_courses_problem_said_as_such(dra
     assert f"of the course's 50 hand-drawn digits in {drawings} (it must read 0.55: the floor of 0.50" in err
     assert "`autograder drawings check DIR` shows the ones it misreads" in err
     assert "cannot grade drawn" not in err and "Traceback" not in err
+
+    # The class: each submission of that worksheet is "not graded", the course's to mend, not a host fault;
+    # nothing is saved, and the next run tries again.
+    assert run(["grade-all", "--root", str(drawing_course), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    out, err = " ".join(captured.out.split()), " ".join(captured.err.split())
+    assert "sam/drawn NOT GRADED, no score saved (the course's to mend): drawn cannot be graded with the " \
+           "course's drawings: the reference solution reads only" in out
+    assert "`autograder drawings check DIR`" in out and "HOST FAULT" not in out
+    assert "1 of 1 submissions could not be graded" in err and "grading hosts failed" not in err
+    outcome = json.loads((drawing_course / "grade-all.json").read_text())["sam/drawn"]
+    assert outcome["status"] == "not-graded"
+    with nbgrader_api(drawing_course).gradebook as gb:
+        assert gb.find_assignment("drawn").submissions == []
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ from pathlib import Path
 import nbformat
 
 from .. import UserError, safe_files
-from ..grading_run import HostFault, Record, report, terminal_text
+from ..grading_run import CourseProblem, HostFault, Record, report, terminal_text
 from ..pipeline import GRADEBOOK, GradingRun
 from .course import (autograde_one, check_ids, nbgrader_api, nbgrader_config, nbgrader_failure, run_nbgrader,
                      source_folder)
@@ -145,6 +145,7 @@ class Dispatcher:
         self.say = say  # a line for the instructor: which reference runs hold the class back
         self.resources = {"GPU": 1} if gpu else None
         self.hosts = {}
+        self.course_problems = {}  # assignment -> why the course's own drawings stop its grading on every host
         self.changed = threading.Condition()
         self.running = 0
         self._refresh()
@@ -227,6 +228,9 @@ class Dispatcher:
         """A slot on a host that passed ``assignment``'s reference run; runs that reference where needed."""
         with self.changed:
             while True:
+                if assignment in self.course_problems:
+                    raise CourseProblem(f"{assignment} cannot be graded with the course's drawings: "
+                                        f"{self.course_problems[assignment]}")
                 healthy = [h for h in self.hosts.values() if not h.fault]
                 if not healthy:
                     reasons = "; ".join(sorted({h.fault for h in self.hosts.values()}))
@@ -256,11 +260,15 @@ class Dispatcher:
         self.say(f"{host.name}: the reference solution of {assignment}: " + (
             f"{verdict.score:g}/{verdict.max_score:g}" + (" (this host's cached verdict)" if verdict.cached
                                                           else f" in {verdict.seconds:.0f} s")
-            if verdict.ok else f"FAILED, so this host grades none of it: {verdict.problem}"))
+            if verdict.ok else f"cannot grade with the course's drawings: {verdict.problem}" if verdict.drawings
+            else f"FAILED, so this host grades none of it: {verdict.problem}"))
         with self.changed:
             host.busy -= 1
             if verdict.ok:
                 host.verdicts[assignment] = verdict
+            elif verdict.drawings:  # the course's drawings, not this host: it grades the other worksheets
+                host.verdicts.pop(assignment, None)
+                self.course_problems[assignment] = verdict.problem
             else:
                 host.verdicts.pop(assignment, None)
                 host.fault = host.fault or verdict.problem
@@ -596,6 +604,10 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
                         if not known_before:
                             _forget(api, sub)
                         outcome = {"status": "host-fault", "reason": run.host_fault, "sha256": sub.digest}
+                    elif run.course_problem:  # no score, and retried on the next run, once the course mends it
+                        if not known_before:
+                            _forget(api, sub)
+                        outcome = {"status": "not-graded", "reason": run.course_problem, "sha256": sub.digest}
                     elif run.unprocessable or not result["success"]:
                         # The host was sound (it passed its own check) or nbgrader itself failed on this
                         # notebook: the submission's outcome, flagged, with no score (never a zero).
@@ -696,6 +708,8 @@ def format_outcomes(outcomes):
             lines.append(f"  {key:<40} HOST FAULT, no score saved (regraded on the next run): {outcome['reason']}")
         elif outcome["status"] == "unprocessable":
             lines.append(f"  {key:<40} NO SCORE, flagged for you: {outcome['reason']}")
+        elif outcome["status"] == "not-graded":
+            lines.append(f"  {key:<40} NOT GRADED, no score saved (the course's to mend): {outcome['reason']}")
         else:
             lines.append(f"  {key:<40} {outcome['status'].upper()}: {outcome['reason']}")
     graded = sum(o["status"] == "graded" for o in outcomes.values())
