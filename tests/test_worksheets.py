@@ -331,3 +331,24 @@ def test_worksheet_06_common_mistakes_fail_its_architecture_checks(cell, model, 
     name = "text_cnn" if "text" in cell else "cifar_cnn"
     with pytest.raises(CheckFailed, match=message):
         exec(hidden_block("06_text_cnn", cell), {"hidden": hidden, name: model()})
+
+
+# --- worksheet 5: the CNN with its augmentation inside, as Chollet writes it ---------------------
+
+def deck_cnn(augmentation=()):
+    return keras.Sequential([keras.Input(shape=(28, 28, 1)), *augmentation,
+                             layers.Conv2D(32, 3, activation="relu"), layers.Conv2D(64, 3, activation="relu"),
+                             layers.MaxPooling2D(4), layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
+                             layers.Dense(10, activation="softmax")])
+
+
+@pytest.mark.parametrize("cnn", [
+    lambda: deck_cnn(),
+    lambda: deck_cnn([keras.Sequential([layers.RandomRotation(0.04), layers.RandomZoom(0.1),
+                                        layers.RandomTranslation(0.08, 0.08)], name="data_augmentation")]),
+    lambda: deck_cnn([layers.RandomTranslation(0.1, 0.1), layers.RandomRotation(0.05, fill_mode="constant")]),
+], ids=["as-the-solution", "chollet-augmentation-block-inside", "augmentation-layers-inside"])
+def test_worksheet_05_cnn_with_its_augmentation_inside_passes_its_hidden_architecture_checks(cnn):
+    """The solution augments in a model around `cnn`; a student who puts the layers inside `cnn`, as Chollet
+    does, has the same network: exported by the kernel, loaded and checked in the grader's process."""
+    assert check_in_clean_process(hidden_block("05_cnn", "test_cnn_architecture"), {"cnn": cnn()}) == []

@@ -115,8 +115,11 @@ c.CourseDirectory.release_directory = "release"
 # points), or a plugin of your own (nbgrader's LateSubmissionPlugin).
 # c.LateSubmissionPlugin.penalty_method = "zero"
 #
-# Your own hand-drawn digits for worksheets 1 and 5 (one PNG or JPEG per digit, its label first in the name).
+# Your own hand-drawn digits for worksheets 1 and 5 (one PNG or JPEG per digit, its label first in the name);
+# before class, `autograder drawings check /path/to/drawings` says how the reference solutions read them and
+# the floor the set supports, which you may then set here for your set.
 # c.PlanHiddenTests.drawings = "/path/to/drawings"
+# c.PlanHiddenTests.drawings_floors = {"01_handdrawn_digits": 0.8, "05_cnn": 0.85}
 #
 # Time limits: one cell, one whole notebook (a host lowers the latter to ~3x its reference's time).
 # c.Execute.timeout = 600
