@@ -125,7 +125,8 @@ def _as_sequential(model):
         raise ValueError("the model has not been built; call it on data or build it with an input shape")
     stack = keras.Sequential([keras.Input(shape=shape[1:]), *model.layers])
     x = np.random.default_rng(0).normal(size=(4, *shape[1:])).astype("float32")
-    if not np.allclose(np.asarray(model(x)), np.asarray(stack(x)), atol=1e-5):
+    # At inference (training=False): a direct call with training unset applies augmentation layers.
+    if not np.allclose(np.asarray(model(x, training=False)), np.asarray(stack(x, training=False)), atol=1e-5):
         raise ValueError("the model's call() does more than apply its layers in order; "
                          "write it with keras.Sequential or keras.Model(inputs, outputs) so the grader can check it")
     return stack

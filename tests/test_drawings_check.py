@@ -7,7 +7,9 @@ set, as they are, or relabelled so that no reference can read them.
 """
 
 import json
+import os
 import shutil
+import stat
 
 import nbformat
 import pytest
@@ -17,7 +19,7 @@ from autograder.grader.course import SOLUTIONS, nbgrader_api
 from autograder.grader.drawings import HIDDEN_SET
 from autograder.grader.drawings_check import Reading, advice, write_contact_sheet
 from autograder.handdrawn import labelled_images
-from tiny_course import cell, hidden, make_course, student_version, submit
+from tiny_course import cell, hidden, make_course, student_version, submit, tiny_solution
 
 LOAD_DIGIT_CELLS = ("read_grey", "ink_side", "paper", "ink_map", "frame_digit", "load_digit")
 TRAIN = """import keras
@@ -144,3 +146,71 @@ def test_the_contact_sheet_puts_misread_drawings_first(tmp_path):
     page = write_contact_sheet(tmp_path / "sheet.html", tmp_path, [reading(0.667)]).read_text()
     assert page.index("4_2.png") < page.index("1_1.png") < page.index("7_3.jpg")
     assert "class='wrong'" in page and "read 5" in page
+
+
+def broken_set(folder):
+    """Five good drawings and the files an instructor's folder may also hold by mistake."""
+    from PIL import Image
+
+    folder.mkdir()
+    for path, _ in labelled_images(HIDDEN_SET)[:5]:
+        shutil.copyfile(path, folder / path.name)
+    (folder / "3_notes.png").write_text("not an image")
+    Image.new("1", (15000, 15000)).save(folder / "3_bomb.png")  # 27 KB, 225 megapixels
+    (folder / "4_folder.png").mkdir()
+    os.symlink("/etc/passwd", folder / "5_link.png")
+    (folder / "6_cut.jpg").write_bytes(next(HIDDEN_SET.glob("*.jpg")).read_bytes()[:2000])
+    return folder
+
+
+def test_files_of_a_set_that_cannot_be_graded_with_are_named_one_line_each(tmp_path, capsys):
+    """Red team: one text file named 3_x.png, a bomb, a folder or a link in the course's drawings made every
+    grading of the class a host fault (the grader's copy raised while planning)."""
+    from autograder.grader.drawings import drawing_problems
+
+    folder = broken_set(tmp_path / "drawings")
+    problems = drawing_problems(folder)
+    assert [p.split()[0] for p in problems] == ["3_bomb.png", "3_notes.png", "4_folder.png", "5_link.png",
+                                                "6_cut.jpg"]
+    assert drawing_problems(HIDDEN_SET) == []
+    assert run(["drawings", "check", str(folder), "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"autograder: 5 of the 10 drawings in {folder} cannot be graded with: 3_bomb.png ")
+    assert err.rstrip().endswith("Fix or remove them.") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_set_that_cannot_be_read_stops_only_its_worksheets_as_the_courses_problem(tmp_path, capsys):
+    course = make_course(tmp_path / "course", drawing_solution(), assignment="drawn")
+    make_course(course, assignment="tiny",
+                config=f"c.PlanHiddenTests.drawings = {str(broken_set(tmp_path / 'drawings'))!r}\n"
+                       f"c.ReferenceRun.cache_dir = {str(tmp_path / 'verdicts')!r}\n")
+    drawn = submit(course, "ada", student_version(drawing_solution()), assignment="drawn")
+    submit(course, "bob", student_version(tiny_solution()), assignment="tiny")
+
+    assert run(["grade", str(drawn), "--root", str(course)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "drawn cannot be graded with the course's drawings: the course's drawings cannot all be read: " \
+           "3_bomb.png" in err and "no score was saved" in err and "Traceback" not in err
+
+    assert run(["grade-all", "--root", str(course), "--workers", "1"]) == 1
+    outcomes = json.loads((course / "grade-all.json").read_text())
+    assert outcomes["ada/drawn"]["status"] == "not-graded" and "3_notes.png is not an image" in \
+        outcomes["ada/drawn"]["reason"]
+    assert outcomes["bob/tiny"]["status"] == "graded" and outcomes["bob/tiny"]["score"] == 3.0
+    assert "HOST FAULT" not in capsys.readouterr().out
+    # The host's verdicts (they hold the readings of the hidden drawings) are private wherever they are kept.
+    kept = list((tmp_path / "verdicts").iterdir())
+    assert kept and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in kept)
+    assert stat.S_IMODE((tmp_path / "verdicts").stat().st_mode) == 0o700
+
+
+def test_the_contact_sheet_replaces_a_planted_link_instead_of_writing_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the instructor's file")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "drawings-check.html").symlink_to(victim)
+    sheet = write_contact_sheet(tmp_path / "shared" / "drawings-check.html", tmp_path, [reading(0.667)])
+    assert victim.read_text() == "the instructor's file"
+    assert not sheet.is_symlink() and "4_2.png" in sheet.read_text()
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600  # the hidden drawings and their labels

@@ -17,14 +17,65 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
 
 HIDDEN_SET = Path(__file__).parent / "data" / "handdrawn"
+
+
+# One drawing, at most: what a worksheet's files may hold (safe_files.MAX_FILE_BYTES), and a 48-megapixel
+# phone photo; a small file that declares more pixels is a decompression bomb to the grader's own process.
+MAX_DRAWING_BYTES = 64 * 2**20
+MAX_DRAWING_PIXELS = 50_000_000
+HANDDRAWN_CHECK = "expect_handdrawn_accuracy"  # the hidden check that reads the instructor's drawings
 
 
 def grading_set(configured=""):
     """The instructor's folder, as configured, else the committed example set."""
     return Path(configured or HIDDEN_SET)
+
+
+def reads_course_drawings(notebook):
+    """Whether the hidden tests of the source ``notebook`` (a path) read the instructor's drawings."""
+    return HANDDRAWN_CHECK in Path(notebook).read_text(errors="replace")
+
+
+def drawing_problems(folder):
+    """What keeps the drawings in ``folder`` from being graded with, one line per file (none: all good).
+
+    Every file named as a drawing must be a plain, readable image: one that is not (a link, a folder, a text
+    file, a truncated photo, a bomb) would stop every grading of the worksheets that read the set.
+    """
+    import io
+
+    from .. import safe_files
+    from ..handdrawn import labelled_images
+
+    try:
+        pairs = labelled_images(folder)
+    except FileNotFoundError as e:
+        return [str(e)]
+    if not pairs:
+        return [f"no drawings in {folder}: name each one after its digit, e.g. 7_1.png is a 7"]
+    problems = []
+    for path, _ in pairs:
+        try:
+            data = safe_files.read_bytes(path, MAX_DRAWING_BYTES)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_DRAWING_PIXELS:
+                    problems.append(f"{path.name} has {img.width * img.height:,} pixels, over the "
+                                    f"{MAX_DRAWING_PIXELS:,} the grader reads")
+                    continue
+                img.load()
+        except safe_files.Refused as e:  # a folder, a pipe, a file over the cap
+            problems.append(str(e))
+        except UnidentifiedImageError:
+            problems.append(f"{path.name} is not an image")
+        except OSError as e:
+            why = "a link" if path.is_symlink() else e.strerror or str(e) or "a broken image"
+            problems.append(f"{path.name} cannot be read ({why})")
+        except Exception as e:  # Pillow's own errors for a broken image (SyntaxError, DecompressionBombError)
+            problems.append(f"{path.name} is not an image Pillow reads ({type(e).__name__})")
+    return problems
 
 
 # --- drawing example digits -------------------------------------------------

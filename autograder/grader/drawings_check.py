@@ -23,8 +23,8 @@ from pathlib import Path
 from .. import UserError
 from ..handdrawn import labelled_images
 from .course import course_settings, nbgrader_config, source_folder
+from .drawings import HANDDRAWN_CHECK, reads_course_drawings
 
-CHECK = "expect_handdrawn_accuracy"  # the hidden check that reads the instructor's drawings
 FLOOR_STEP = 0.05  # floors are suggested in these steps
 SHOWN = 12  # misread drawings named on the terminal; the contact sheet shows them all
 
@@ -59,11 +59,12 @@ class Reading:
 def drawing_worksheets(solutions):
     """The ids of the worksheets in ``solutions`` whose hidden tests read the instructor's drawings."""
     return sorted(p.parent.name for p in Path(solutions).glob("*/*.ipynb")
-                  if p.stem == p.parent.name and CHECK in p.read_text(errors="replace"))
+                  if p.stem == p.parent.name and reads_course_drawings(p))
 
 
 def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeout=3600, say=print):
     """The `Reading` of each worksheet's reference on the drawings in ``folder``; writes the contact sheet."""
+    from .drawings import drawing_problems
     from .grading import HostFaultError, throwaway_course
     from .reference import check_here
 
@@ -74,12 +75,17 @@ def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeou
         raise UserError(str(e)) from None
     if not drawings:
         raise UserError(f"no drawings in {folder}: name each one after its digit, e.g. 7_1.png is a 7.")
+    problems = drawing_problems(folder)
+    if problems:
+        raise UserError(f"{len(problems)} of the {len(drawings)} drawings in {folder} cannot be graded with: "
+                        + "; ".join(problems[:SHOWN]) + ("; ..." if len(problems) > SHOWN else "")
+                        + ". Fix or remove them.")
     config = nbgrader_config(root, **course_settings(root))
     solutions = source_folder(config)
     config.pop("CourseDirectory")
     worksheets = list(worksheets) or drawing_worksheets(solutions)
     if not worksheets:
-        raise UserError(f"no worksheet in {solutions} grades hand-drawn digits (hidden.{CHECK}).")
+        raise UserError(f"no worksheet in {solutions} grades hand-drawn digits (hidden.{HANDDRAWN_CHECK}).")
     config.PlanHiddenTests.drawings = str(folder)
     say(f"{len(drawings)} drawings in {folder}; the reference solutions of {', '.join(worksheets)} read them as a "
         "grading host would (about a minute each)")
@@ -146,20 +152,39 @@ img{{max-width:96px;max-height:96px}} img.digit{{width:84px;height:84px;image-re
 {chr(10).join(rows)}
 </table></body></html>
 """
-    Path(path).write_text(page)
-    return Path(path)
+    return _write_private(Path(path), page)
+
+
+def _write_private(path, text):
+    """``text`` into ``path``, mode 0600, replacing whatever is there (a link is replaced, never followed): the
+    sheet shows the hidden drawings with their labels."""
+    import os
+    import tempfile
+
+    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _thumbnail(path):
     """The drawing as the instructor sees it, upright, at most 96 pixels, as a base64 PNG."""
     from PIL import Image, ImageOps
 
+    from .. import safe_files
+    from .drawings import MAX_DRAWING_BYTES
+
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(safe_files.read_bytes(path, MAX_DRAWING_BYTES))) as img:
             img = ImageOps.exif_transpose(img).convert("RGB")
             img.thumbnail((96, 96))
             buffer = io.BytesIO()
             img.save(buffer, format="PNG")
-    except (OSError, ValueError):
+    except Exception:  # changed since it was checked: the sheet shows no picture, the readings still
         return ""
     return base64.b64encode(buffer.getvalue()).decode()

@@ -255,6 +255,14 @@ class Dispatcher:
         try:
             found = self._on(host, reference, self._reference_payload(host, assignment), "reference")
             verdict = Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
+        except CourseProblem as e:  # the course's drawings cannot be read: no host could grade with them
+            self.say(f"{host.name}: the reference solution of {assignment} cannot run: {e}")
+            with self.changed:
+                host.busy -= 1
+                host.verdicts.pop(assignment, None)
+                self.course_problems[assignment] = str(e)
+                self.changed.notify_all()
+            return
         except Exception as e:
             verdict = Verdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
         self.say(f"{host.name}: the reference solution of {assignment}: " + (

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from .. import UserError, safe_files
-from ..grading_run import report
+from ..grading_run import CourseProblem, report
 from ..student_check import read_notebook
 from ..pipeline import GRADEBOOK, GradingRun
 from .course import SOLUTIONS, autograde_one, check_ids, nbgrader_config, nbgrader_failure, prepared_gradebook
@@ -143,7 +143,10 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     started = time.perf_counter()
     with throwaway_course(assignment_id, solutions, sandbox, config, verbose) as (root, settings):
         notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
-        verdict = check_here(settings, assignment_id, timeout, say=say)
+        try:
+            verdict = check_here(settings, assignment_id, timeout, say=say)
+        except CourseProblem as e:
+            raise UserError(f"{assignment_id} cannot be graded with the course's drawings: {e}; no score was saved.")
         if not verdict.ok:
             if verdict.drawings:  # the course's, not the host's: said as such, and nothing was saved either
                 raise UserError(f"{assignment_id} cannot be graded with the course's drawings: {verdict.problem}; "

@@ -92,8 +92,17 @@ def reference_payload(config, assignment_id, timeout):
     """The payload of the reference run: run with the course's whole budget (there is none yet)."""
     import nbformat
 
+    from ..grading_run import CourseProblem
+    from .drawings import drawing_problems, reads_course_drawings
+
     nb, folder = reference_notebook(config, assignment_id)
     drawings = config.get("PlanHiddenTests", {}).get("drawings")
+    reads = drawings and reads_course_drawings(folder / f"{assignment_id}.ipynb")
+    problems = drawing_problems(drawings) if reads else []
+    if problems:
+        raise CourseProblem(f"the course's drawings cannot all be read: {'; '.join(problems[:5])}"
+                            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+                            + "; fix or remove them (`autograder drawings check DIR` checks a set)")
     plain = json.loads(json.dumps(config, default=str))
     plain.setdefault("PlanHiddenTests", {})["reference_run"] = True  # floor plus margin; each drawing's reading
     return Payload(assignment=assignment_id,
@@ -221,9 +230,11 @@ def reference(payload, fresh=False, say=None):
     # A failure is never cached (the host may be mended), nor a recheck: the budgets stay those of the host's
     # first run, so that a regrade gives the same result (a recheck under load had changed them).
     if verdict.ok and not fresh:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         staging = path.with_suffix(f".{os.getpid()}.tmp")
-        staging.write_text(json.dumps(asdict(verdict)))
+        # Private, wherever the course puts the cache: a verdict holds the readings of the hidden drawings.
+        with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600), "w") as out:
+            out.write(json.dumps(asdict(verdict)))
         os.replace(staging, path)
     return asdict(verdict)
 
