@@ -95,7 +95,7 @@ AUGMENTATION_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "Ran
 
 
 def _augmentation(layer):
-    """A random augmentation layer, or a block made only of them (``data_augmentation = keras.Sequential([...])``)."""
+    """A random augmentation layer, or a block made only of them (a Sequential of Random* layers)."""
     if type(layer).__name__ in AUGMENTATION_LAYERS:
         return True
     inner = [sub for sub in getattr(layer, "layers", None) or [] if type(sub).__name__ != "InputLayer"]
