@@ -214,3 +214,14 @@ def test_the_contact_sheet_replaces_a_planted_link_instead_of_writing_through_it
     assert victim.read_text() == "the instructor's file"
     assert not sheet.is_symlink() and "4_2.png" in sheet.read_text()
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600  # the hidden drawings and their labels
+
+
+def test_a_worksheet_that_reads_no_drawings_is_named_not_graded(tmp_path, capsys):
+    course = make_course(tmp_path / "course", assignment="tiny")
+    drawings = relabelled(tmp_path / "drawings")
+    assert run(["drawings", "check", str(drawings), "--root", str(course)]) == 2
+    assert capsys.readouterr().err.startswith(f"autograder: no worksheet in {course / 'solutions'} grades hand-drawn")
+    make_course(course, drawing_solution(), assignment="drawn")
+    assert run(["drawings", "check", str(drawings), "--root", str(course), "--worksheet", "tiny"]) == 2
+    assert capsys.readouterr().err == ("autograder: tiny does not grade hand-drawn digits; the worksheets that do: "
+                                       "drawn.\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import UserError
 from ..handdrawn import labelled_images
 from .course import course_settings, nbgrader_config, source_folder
-from .drawings import HANDDRAWN_CHECK, reads_course_drawings
+from .drawings import HANDDRAWN_CHECK, drawing_problems, reads_course_drawings
 
 FLOOR_STEP = 0.05  # floors are suggested in these steps
 SHOWN = 12  # misread drawings named on the terminal; the contact sheet shows them all
@@ -64,7 +64,6 @@ def drawing_worksheets(solutions):
 
 def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeout=3600, say=print):
     """The `Reading` of each worksheet's reference on the drawings in ``folder``; writes the contact sheet."""
-    from .drawings import drawing_problems
     from .grading import HostFaultError, throwaway_course
     from .reference import check_here
 
@@ -83,9 +82,14 @@ def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeou
     config = nbgrader_config(root, **course_settings(root))
     solutions = source_folder(config)
     config.pop("CourseDirectory")
-    worksheets = list(worksheets) or drawing_worksheets(solutions)
-    if not worksheets:
+    reading = drawing_worksheets(solutions)
+    if not reading:
         raise UserError(f"no worksheet in {solutions} grades hand-drawn digits (hidden.{HANDDRAWN_CHECK}).")
+    others = [w for w in worksheets if w not in reading]
+    if others:
+        raise UserError(f"{', '.join(others)} does not grade hand-drawn digits; the worksheets that do: "
+                        f"{', '.join(reading)}.")
+    worksheets = list(worksheets) or reading
     config.PlanHiddenTests.drawings = str(folder)
     say(f"{len(drawings)} drawings in {folder}; the reference solutions of {', '.join(worksheets)} read them as a "
         "grading host would (about a minute each)")
