@@ -25,8 +25,11 @@ from .drawings import STYLES, draw_digit, grading_set
 from .trusted import Array, Call, Model, Probe, Rows, flag, grading_rng, grading_settings, hidden_check
 
 # A model scoring this much better on the test split than on the training data
-# it was supposedly fit to was most likely trained on the test split.
-TEST_TRAINING_MARGIN = 0.01
+# it was supposedly fit to was most likely trained on the test split. MNIST's test
+# split reads easier than its training split, and 5,000 rows add about +-0.005:
+# at 0.01 an honest model fit to 8,000 rows was flagged (0.910 on the test split,
+# 0.899 on the sample); one fit to the test split reads about 0.05 better there.
+TEST_TRAINING_MARGIN = 0.02
 TRAINING_SAMPLE = 5_000
 
 
