@@ -308,60 +308,61 @@ def solution_load_digit(worksheet="01_handdrawn_digits", edit=None, rev=None):
     return namespace["load_digit"]
 
 
-def dense_model(seed, cache=WORK):
-    """Worksheet 1's dense network trained with its recipe on ``seed``; cached in benchmarks/work/."""
+def _trained(name, seed, cache, train):
+    """``train(keras, layers, x, y)`` on MNIST's training images (scaled to [0, 1]) with ``seed``, returning the
+    network; kept in ``cache`` as ``<name>-seed<seed>.keras`` and read from there next time."""
     import keras
     from keras import layers
 
-    path = Path(cache) / f"dense-seed{seed}.keras"
+    path = Path(cache) / f"{name}-seed{seed}.keras"
     if path.is_file():
         return keras.saving.load_model(path)
     from autograder.datasets import mnist
 
     keras.utils.set_random_seed(seed)
     (x, y), _ = mnist.load_data()
-    x = x.reshape(len(x), 784).astype("float32") / 255
-    model = keras.Sequential([keras.Input(shape=(784,))]
-                             + [layers.Dense(u, activation="relu") for u in (100, 50, 50, 25, 25)]
-                             + [layers.Dense(10, activation="softmax")])
-    steps = 15 * int(np.ceil(0.9 * len(x) / 512))
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(5e-3, steps)),
-                  loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=15, batch_size=512, validation_split=0.1, verbose=0)
+    model = train(keras, layers, x.astype("float32") / 255, y)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return model
 
 
+def dense_model(seed, cache=WORK):
+    """Worksheet 1's dense network trained with its recipe on ``seed``; cached in benchmarks/work/."""
+    def train(keras, layers, x, y):
+        x = x.reshape(len(x), 784)
+        model = keras.Sequential([keras.Input(shape=(784,))]
+                                 + [layers.Dense(u, activation="relu") for u in (100, 50, 50, 25, 25)]
+                                 + [layers.Dense(10, activation="softmax")])
+        steps = 15 * int(np.ceil(0.9 * len(x) / 512))
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(5e-3, steps)),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=15, batch_size=512, validation_split=0.1, verbose=0)
+        return model
+
+    return _trained("dense", seed, cache, train)
+
+
 def cnn_model(seed, cache=WORK):
     """Worksheet 5's deck CNN trained with its recipe (augmentation around it) on ``seed``; cached."""
-    import keras
-    from keras import layers
+    def train(keras, layers, x, y):
+        x = x.reshape(len(x), 28, 28, 1)
+        cnn = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(4),
+                                layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
+                                layers.Dense(10, activation="softmax")])
+        augmentation = keras.Sequential([layers.RandomRotation(0.04, fill_mode="constant"),
+                                         layers.RandomZoom(0.1, fill_mode="constant"),
+                                         layers.RandomTranslation(0.08, 0.08, fill_mode="constant")])
+        inputs = keras.Input(shape=(28, 28, 1))
+        augmented = keras.Model(inputs, cnn(augmentation(inputs)))
+        augmented.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, 4 * 168)),
+                          loss="sparse_categorical_crossentropy")
+        augmented.fit(x[:48000], y[:48000], epochs=4, steps_per_epoch=168, batch_size=64, validation_split=0.1,
+                      verbose=0)
+        return cnn
 
-    path = Path(cache) / f"cnn-augmented-seed{seed}.keras"
-    if path.is_file():
-        return keras.saving.load_model(path)
-    from autograder.datasets import mnist
-
-    keras.utils.set_random_seed(seed)
-    (x, y), _ = mnist.load_data()
-    x = x.reshape(len(x), 28, 28, 1).astype("float32") / 255
-    cnn = keras.Sequential([keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
-                            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(4),
-                            layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
-                            layers.Dense(10, activation="softmax")])
-    augmentation = keras.Sequential([layers.RandomRotation(0.04, fill_mode="constant"),
-                                     layers.RandomZoom(0.1, fill_mode="constant"),
-                                     layers.RandomTranslation(0.08, 0.08, fill_mode="constant")])
-    inputs = keras.Input(shape=(28, 28, 1))
-    augmented = keras.Model(inputs, cnn(augmentation(inputs)))
-    augmented.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, 4 * 168)),
-                      loss="sparse_categorical_crossentropy")
-    augmented.fit(x[:48000], y[:48000], epochs=4, steps_per_epoch=168, batch_size=64, validation_split=0.1,
-                  verbose=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cnn.save(path)
-    return cnn
+    return _trained("cnn-augmented", seed, cache, train)
 
 
 NETWORKS = {"dense": dense_model, "cnn": cnn_model}

@@ -130,15 +130,16 @@ def advice(readings):
 
 def write_contact_sheet(path, folder, readings):
     """One HTML page: each drawing, what load_digit made of it and each reference's reading; misread first."""
-    names = {d["name"]: d for r in readings for d in r.drawings}
-    wrong = {name: any(d["name"] == name and d["read"] != d["label"] for r in readings for d in r.drawings)
+    by_name = [{d["name"]: d for d in r.drawings} for r in readings]  # one lookup per reference
+    names = {name: d for found in by_name for name, d in found.items()}
+    wrong = {name: any(found[name]["read"] != found[name]["label"] for found in by_name if name in found)
              for name in names}
     rows = []
     for name in sorted(names, key=lambda n: (not wrong[n], n)):
         cells = [f"<td><img src='data:image/png;base64,{_thumbnail(folder / name)}' alt=''><br>"
                  f"{html.escape(name)}: a {names[name]['label']}</td>"]
-        for r in readings:
-            d = next(d for d in r.drawings if d["name"] == name)
+        for found in by_name:
+            d = found[name]
             mark = "right" if d["read"] == d["label"] else "wrong"
             cells.append(f"<td class='{mark}'><img class='digit' src='data:image/png;base64,{d['image']}' alt=''>"
                          f"<br>read {d['read']}</td>")
