@@ -9,7 +9,7 @@ the students, so it holds no secret (the kit refuses one that sets
 
 from pathlib import Path
 
-from autograder import pipeline
+from autograder.run import pipeline
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 
@@ -21,18 +21,18 @@ c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.course_id = "deep-learning-worksheets"
 # The gradebook stays at nbgrader's default, sqlite:///<root>/gradebook.db.
 
-# --- Autograding: nbgrader's converter, with our steps (autograder/pipeline.py) --
+# --- Autograding: nbgrader's converter, with our steps (autograder/run/pipeline.py) --
 c.Autograde.sanitize_preprocessors = pipeline.SANITIZE
 c.Autograde.autograde_preprocessors = pipeline.AUTOGRADE
 c.GradingRun.steps = pipeline.EXECUTION
 # A test cell a student deleted comes back from the gradebook (and scores what it scores).
 c.OverwriteCells.add_missing_cells = True
-# Hidden-test regions, for nbgrader and for the kit alike (autograder/hidden_regions.py).
+# Hidden-test regions, for nbgrader and for the kit alike (autograder/run/hidden_regions.py).
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
 # The student's kernel and the grader's scoring process run in one bubblewrap
-# jail (autograder/sandbox.py); grading refuses to start without one
+# jail (autograder/run/jail.py); grading refuses to start without one
 # (`autograder grade --no-sandbox` is the deliberate exception).
 c.SandboxedExecute.sandbox = "bwrap"
 c.SandboxedExecute.memory_limit = 8 * 2**30
@@ -91,22 +91,22 @@ c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "autograder.grader.feedback.StripHiddenTests",
-    "autograder.grader.offline_pages.WrapErrors",
-    "autograder.grader.offline_pages.RenderMath",
-    "autograder.grader.inert.MakeInert",
+    "autograder.grader.pages.feedback.StripHiddenTests",
+    "autograder.grader.pages.offline.WrapErrors",
+    "autograder.grader.pages.offline.RenderMath",
+    "autograder.grader.pages.inert.MakeInert",
 ]
-# What a student wrote never runs in whoever reads it (autograder/grader/inert.py): the notebook is made
+# What a student wrote never runs in whoever reads it (autograder/grader/pages/inert.py): the notebook is made
 # inert when it is graded and again here, last; the page itself is made with nbconvert's sanitize_html,
 # whose filters are the kit's nh3 ones: nbconvert's clean_html (bleach) would print a pandas table's
 # <thead> as text, and nbgrader's feedback and Formgrader templates render markdown cells without it.
 # Formgrader reads these too (it builds its HTMLExporter from this configuration and the server's).
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.filters = {"markdown2html": "autograder.grader.inert.SafeMarkdown",
-                          "clean_html": "autograder.grader.inert.sanitize_html"}
+c.HTMLExporter.filters = {"markdown2html": "autograder.grader.pages.inert.SafeMarkdown",
+                          "clean_html": "autograder.grader.pages.inert.sanitize_html"}
 
 # --- Export ----------------------------------------------------------------------
 # grades.csv with a status and a reason per row, and no score where none was saved: nbgrader's export writes
 # 0.0 for a student whose submission the host failed on, or the grader could not process
-# (autograder/grader/grades_export.py; grade-all writes it too).
-c.ExportApp.plugin_class = "autograder.grader.grades_export.GradesCsvExport"
+# (autograder/grader/classroom/grades_export.py; grade-all writes it too).
+c.ExportApp.plugin_class = "autograder.grader.classroom.grades_export.GradesCsvExport"

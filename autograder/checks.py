@@ -3,7 +3,7 @@
 Each `expect_*` raises `CheckFailed` (an AssertionError, so nbgrader scores the
 cell 0) whose message says what was expected, what was found and where to look.
 Everything here is a plain function of (model, arrays): the hidden tests,
-which run in the grader's own process (`autograder.grader.hidden`), call the
+which run in the grader's own process (`autograder.grader.hidden_tests.vocabulary`), call the
 same functions on the models and arrays they collected. This module ships to
 students, so it holds no reference answers.
 
@@ -14,6 +14,8 @@ score 0.88 points.
 """
 
 import numpy as np
+
+from .run.exports import identify, input_shape
 
 
 class CheckFailed(AssertionError):
@@ -43,12 +45,10 @@ def activation_name(fn):
         return None
     import keras
 
-    from .exchange import _identify
-
     name = getattr(fn, "__name__", None)
     if name and getattr(keras.activations, name, None) is fn:
         return name
-    return _identify(fn) or name or type(fn).__name__
+    return identify(fn) or name or type(fn).__name__
 
 
 def _layer_activation(layer):
@@ -72,20 +72,6 @@ def _regularizer_name(layer):
         return None  # l2(0.0) regularizes nothing
     values = ", ".join(f"{k}={v:g}" for k, v in factors.items())
     return f"{type(reg).__name__}({values})"
-
-
-def input_shape(model):
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError):
-        shape = None
-    if isinstance(shape, list) and len(shape) == 1:
-        shape = shape[0]
-    if shape is None:  # a subclassed model knows the shapes its layers were built with
-        for layer in model.layers:
-            for built in (getattr(layer, "_build_shapes_dict", None) or {}).values():
-                return (None, *tuple(built)[1:])
-    return tuple(shape) if shape is not None else None
 
 
 # Keras's random augmentation layers: they change images in training only and pass them through unchanged

@@ -10,9 +10,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import UserError, kit
+from . import UserError
 from .datasets import download
-from .grading_run import terminal_text
+from .run import kit
+from .run.record import terminal_text
 
 DATASETS = ("mnist", "fashion-mnist", "imdb")
 GRADER_VERBS = ("release", "publish", "grade", "grade-all", "drawings", "feedback", "demo", "export-otter", "lab", "hub")
@@ -93,8 +94,8 @@ def _dispatch(args):
             data_info()
         return 0
     if args.verb == "check":
-        from .sandbox import jail_problem
-        from .student_check import check_notebook, format_check
+        from .run.jail import jail_problem
+        from .visible_tests import check_notebook, format_check
 
         if jail_problem():
             print("autograder: no sandbox here (bubblewrap is not available); the notebook runs as it "

@@ -24,13 +24,8 @@ from nbgrader.validator import Validator
 from traitlets import Type
 from traitlets.config import LoggingConfigurable
 
-from . import safe_files
-from .grading_run import cell_messages, wrap
-
-# nbgrader's Validate handler swapped for the kit's; the due dates for the Assignment List (assignment_list.py).
-SERVER_EXTENSIONS = {"nbgrader.server_extensions.validate_assignment": False, "autograder.validate": True,
-                     "autograder.assignment_list": True}
-
+from .run import safe_files
+from .run.record import cell_messages, wrap
 
 # What each Validate that runs now is doing: {notebook path: student_check.Progress}, for the dialog.
 RUNNING = {}
@@ -47,7 +42,7 @@ class CheckValidator(Validator):
         return super().validate(filename)
 
     def _preprocess(self, nb):
-        from .student_check import Progress, check_config, run_check
+        from .visible_tests import Progress, check_config, run_check
 
         config = check_config(self._path)
         config.merge(self.config)  # what the server's own configuration adds

@@ -39,9 +39,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import host  # noqa: E402
+from autograder.grader.classroom.demo import student_copy  # noqa: E402
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # noqa: E402
-from autograder.grader.demo import student_copy  # noqa: E402
+from autograder.run import host  # noqa: E402
 
 CHEAPEST = "02_fashion_mnist"
 ENDLESS = "while True:\n    pass"
@@ -139,7 +139,7 @@ def imports_part(work, args):
     results = {}
     for name, python in installations(args).items():
         done = subprocess.run([python, "-I", "-X", "importtime", "-c",
-                               "import autograder.grader.trusted, autograder.grader.hidden"],
+                               "import autograder.grader.hidden_tests.scorer, autograder.grader.hidden_tests.vocabulary"],
                               capture_output=True, text=True)
         cumulative = {}
         for line in done.stderr.splitlines():
@@ -148,7 +148,7 @@ def imports_part(work, args):
                 cumulative[parts[2].strip()] = int(parts[1])
         top = {k: v for k, v in cumulative.items() if not k.startswith(" ") and "." not in k}
         started = time.perf_counter()
-        subprocess.run([python, "-I", "-c", "import autograder.grader.trusted, autograder.grader.hidden"], check=True)
+        subprocess.run([python, "-I", "-c", "import autograder.grader.hidden_tests.scorer, autograder.grader.hidden_tests.vocabulary"], check=True)
         results[name] = {"seconds": time.perf_counter() - started,
                          "nbgrader": "nbgrader" in top, "nbformat": "nbformat" in top,
                          "nbgrader_ms": top.get("nbgrader", 0) / 1000, "nbformat_ms": top.get("nbformat", 0) / 1000}

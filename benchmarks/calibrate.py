@@ -23,10 +23,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import host  # noqa: E402
+from autograder.grader.classroom.demo import student_copy  # noqa: E402
+from autograder.grader.classroom.grade import grade_submission  # noqa: E402
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # noqa: E402
-from autograder.grader.demo import student_copy  # noqa: E402
-from autograder.grader.grading import grade_submission  # noqa: E402
+from autograder.run import host  # noqa: E402
 
 # What a hidden check measured, from its note when it passed or its message when it failed:
 # named groups value and limit, and what (the measure's name) where it varies.

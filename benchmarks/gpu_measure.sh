@@ -67,10 +67,10 @@ for id in "$@"; do
 import json, logging, os, sys, time
 logging.basicConfig(level=logging.WARNING)
 import nbformat
-from autograder.grader.grading import throwaway_course
-from autograder.grader.reference import judge, reference_payload
-from autograder.grader.worker import execute
-from autograder.grading_run import report
+from autograder.grader.classroom.grade import throwaway_course
+from autograder.grader.classroom.reference import judge, reference_payload
+from autograder.grader.classroom.worker import execute
+from autograder.run.record import report
 aid = sys.argv[1]
 out = {"assignment": aid, "backend": os.environ["KERAS_BACKEND"]}
 try:

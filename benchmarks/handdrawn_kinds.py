@@ -252,7 +252,7 @@ def kind_drawings(kind, folder, which="held-out", real=REAL, per_kind=None):
     if kind == OPTDIGITS:
         return optdigits(folder, per_kind)
     if kind == DEFAULT_SET:
-        from autograder.grader.drawings import HIDDEN_SET
+        from autograder.grader.hidden_tests.drawings import HIDDEN_SET
 
         return labelled_images(HIDDEN_SET)
     folders = REAL_KINDS.get(kind, ("tablet-60", "tablet-400", "screen-30"))
@@ -272,7 +272,7 @@ def kind_drawings(kind, folder, which="held-out", real=REAL, per_kind=None):
 
 def as_graded(load_digit, pairs, folder):
     """``load_digit`` on each drawing after the hidden test's re-encoding: images (n, 28, 28), labels."""
-    from autograder.grader.hidden import _perturbed_copy
+    from autograder.grader.hidden_tests.vocabulary import _perturbed_copy
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -371,8 +371,8 @@ NETWORKS = {"dense": dense_model, "cnn": cnn_model}
 def synthetic_recognised(load_digit, draw, folder):
     """The hidden test of new drawings, as `hidden.synthetic_drawings` makes them on draw ``draw``:
     how many of the 20 the nearest-MNIST-neighbours reader recognises (at least 14 pass)."""
-    from autograder.grader.drawings import STYLES, draw_digit
-    from autograder.grader.heldout import nearest_mnist_labels
+    from autograder.grader.hidden_tests.drawings import STYLES, draw_digit
+    from autograder.grader.hidden_tests.heldout import nearest_mnist_labels
 
     rng, folder = np.random.default_rng(draw), Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ chgrp -R "$instructors_group" "$project"
 chmod -R g+rX,o-rwx "$project"
 # What the grading jail's unprivileged uid reads, and nothing private: the interpreter and libraries,
 # and the public datasets. Other users still cannot walk into the checkout to reach them; the grader
-# (as root) binds them into the jail (autograder/sandbox.py).
+# (as root) binds them into the jail (autograder/run/jail.py).
 chmod -R o+rX "$project/.venv" "$project/datasets"
 if [ "$course" != "$project" ]; then
   chown -R "$owner:$instructors_group" "$course"
@@ -94,7 +94,7 @@ fi
 for folder in "$project" "$course"; do
   .venv/bin/python -c "import sys
 from autograder import UserError
-from autograder.grader.steps import course_secret
+from autograder.grader.hidden_tests.launch import course_secret
 try:
     course_secret(sys.argv[1])
 except UserError as e:  # a link where the secret goes: one sentence
@@ -123,12 +123,12 @@ stamp="$hub_dir/student-env/.kit-$kit_digest"
 if [ ! -f "$stamp" ]; then
   rm -rf "$hub_dir/student-env" "$hub_dir/dist"
   "$base_python" -m venv "$hub_dir/student-env"
-  wheel=$(.venv/bin/python -c "import sys; from autograder.kit import build_wheel; print(build_wheel(sys.argv[1]))" "$hub_dir/dist")
+  wheel=$(.venv/bin/python -c "import sys; from autograder.run.kit import build_wheel; print(build_wheel(sys.argv[1]))" "$hub_dir/dist")
   # The same versions as the grader's environment, so that Validate and grading agree.
   .venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > "$hub_dir/dist/constraints.txt"
   "$hub_dir/student-env/bin/python" -m pip install --quiet --disable-pip-version-check \
     -c "$hub_dir/dist/constraints.txt" "$wheel" jupyterhub 2>&1 | grep -v "is ignored" || true
-  "$hub_dir/student-env/bin/python" -c "import autograder.checks, autograder.course_exchange, jupyterhub" ||
+  "$hub_dir/student-env/bin/python" -c "import autograder.checks, autograder.nbgrader_exchange.private_submit, jupyterhub" ||
     { echo "hub-setup: the students' environment did not install" >&2; exit 1; }
   touch "$stamp"
 fi

@@ -16,7 +16,7 @@ missing=()
 for i in "${!packages[@]}"; do
   command -v "${commands[$i]}" >/dev/null || missing+=("${packages[$i]}")
 done
-# The jail's seccomp filter is built with libseccomp (autograder/syscall_filter.py): a library, no command,
+# The jail's seccomp filter is built with libseccomp (autograder/run/syscall_filter.py): a library, no command,
 # looked for with the shell's own globbing (no other program may be on PATH yet).
 seccomp=no
 for library in /usr/lib/libseccomp.so.2 /usr/lib/*/libseccomp.so.2 /lib/*/libseccomp.so.2 /usr/lib64/libseccomp.so.2; do

@@ -25,9 +25,9 @@ def build_graded_course(root):
     """Release, submit, grade-all and feedback in ``root``; returns ``root``."""
     import nbformat
 
+    from autograder.grader.classroom.grade_all import grade_all
     from autograder.grader.course import nbgrader_api, run_nbgrader
-    from autograder.grader.feedback import generate_all
-    from autograder.grader.grade_all import grade_all
+    from autograder.grader.pages.feedback import generate_all
 
     course = make_course(root)
     api = nbgrader_api(course)

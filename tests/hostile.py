@@ -8,11 +8,10 @@ has one row per case, with the defence.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from tiny_course import cell, hidden, student_version, tiny_solution
 
 
@@ -271,7 +270,7 @@ for request in glob.glob("/tmp/**/exchange/*/request.json", recursive=True):
                     os.symlink(targets[suffix], path)
                 except OSError:
                     pass
-import autograder.exchange as exchange
+import autograder.run.exports as exchange
 exchange.collect = lambda namespace, request_file: None  # and write nothing of its own
 """
 
@@ -703,8 +702,8 @@ checks.expect_accuracy = lambda *args, **kwargs: print("Accuracy on the MNIST te
 checks.expect_param_count = lambda *args, **kwargs: None
 import sys, types
 sys.modules["autograder.grader"] = types.ModuleType("autograder.grader")
-sys.modules["autograder.grader.heldout"] = types.SimpleNamespace(for_model=lambda *a, **k: (x_train[:10], y_train[:10]))
-sys.modules["autograder.grader.hidden"] = types.SimpleNamespace()
+sys.modules["autograder.grader.hidden_tests.heldout"] = types.SimpleNamespace(for_model=lambda *a, **k: (x_train[:10], y_train[:10]))
+sys.modules["autograder.grader.hidden_tests.vocabulary"] = types.SimpleNamespace()
 """
 REBIND_CHECKS = """history = None
 class _Pass:
@@ -763,7 +762,7 @@ print("table accuracy", (table.predict(x_test[:500], verbose=0).argmax(1) == tes
 """
 HUGE_CONFIG = """
 # Hand the grader a 3 KB model file whose config describes a billion-unit layer.
-import json, zipfile, autograder.exchange as exchange
+import json, zipfile, autograder.run.exports as exchange
 def save_model(obj, target):
     config = json.loads(json.dumps(keras.saving.serialize_keras_object(obj)))
     config["config"]["layers"][-1]["config"]["units"] = 10**9
@@ -776,7 +775,7 @@ exchange.save_model = save_model
 HUGE_KERNEL = """
 # Hand the grader the real model file with its first kernel swapped for one that declares
 # 32768 x 32768 float32 (exactly 4 GiB, just under Keras's own guard) in a few KB of gzip chunks.
-import io, zipfile, h5py, autograder.exchange as exchange
+import io, zipfile, h5py, autograder.run.exports as exchange
 _save_model = exchange.save_model
 def save_model(obj, target):
     _save_model(obj, target)

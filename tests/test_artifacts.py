@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from keras import layers
 
-from autograder import checks, exchange
+from autograder import checks
 from autograder.checks import CheckFailed
-from autograder.grader import artifacts
-from autograder.sandbox import jail_problem
+from autograder.grader.hidden_tests import artifacts
+from autograder.run import exports as exchange
+from autograder.run.jail import jail_problem
 
 
 @contextlib.contextmanager
@@ -194,7 +195,7 @@ def test_a_weights_file_declaring_what_no_keras_model_holds_is_refused_before_lo
 @pytest.mark.skipif(bool(jail_problem()), reason="no jail here: its memory limit is what made the fault")
 def test_the_4_gib_kernel_is_the_students_failed_check_in_the_jailed_scoring_process(tmp_path):
     """As graded: before, the scoring process ran out of its memory and the run ended as a host fault."""
-    from autograder.grader.trusted import score_in_fresh_process
+    from autograder.grader.hidden_tests.launch import score_in_fresh_process
 
     path = hostile_model(tmp_path, four_gib)
     (tmp_path / "kept" / "00" / "out").mkdir(parents=True)
@@ -267,7 +268,7 @@ def test_what_one_scoring_process_reads_is_bounded_in_all(tmp_path):
     import numpy as np
 
     from autograder.checks import CheckFailed
-    from autograder.grader.artifacts import ReadBudget, load_array
+    from autograder.grader.hidden_tests.artifacts import ReadBudget, load_array
 
     for i in range(3):
         np.save(tmp_path / f"{i}.npy", np.zeros(80_000))  # 640 KB each

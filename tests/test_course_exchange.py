@@ -22,12 +22,11 @@ import stat
 import subprocess
 import tempfile
 import time
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
-
 from tiny_course import make_course, student_version, tiny_solution
 
 ME = getpass.getuser()
@@ -40,9 +39,9 @@ def course(tmp_path):
     root = make_course(tmp_path / "course", config=(
         f'c.CourseDirectory.max_file_size = {LIMIT_KB}\n'
         f'c.Exchange.root = "{tmp_path / "exchange"}"\n'
-        'c.ExchangeFactory.collect = "autograder.grader.collect.SafeCollect"\n'
-        'c.ExchangeFactory.submit = "autograder.course_exchange.PrivateSubmit"\n'
-        'c.ExchangeFactory.release_assignment = "autograder.course_exchange.StickyInboundRelease"\n'))
+        'c.ExchangeFactory.collect = "autograder.grader.hub.collect.SafeCollect"\n'
+        'c.ExchangeFactory.submit = "autograder.nbgrader_exchange.private_submit.PrivateSubmit"\n'
+        'c.ExchangeFactory.release_assignment = "autograder.nbgrader_exchange.private_submit.StickyInboundRelease"\n'))
     for folder in ("inbound", "outbound", "feedback"):
         (tmp_path / "exchange" / COURSE_ID / folder).mkdir(parents=True)
     return root
@@ -104,7 +103,7 @@ def assert_collected(submitted, student, answer="42"):
 def between_listing_and_copy(monkeypatch, action):
     """Run ``action`` after nbgrader has listed and timed the submissions, before it copies them:
     what a student racing the instructor's Collect can do."""
-    from autograder.grader.collect import SafeCollect
+    from autograder.grader.hub.collect import SafeCollect
 
     listed = SafeCollect.init_src
 
@@ -128,7 +127,7 @@ def ctime(path):
 
 
 def test_only_files_and_folders_the_student_owns_are_collected(course):
-    from autograder.grader.steps import course_secret
+    from autograder.grader.hidden_tests.launch import course_secret
 
     folder = hand_in(course)
     course_secret(course)  # made when the course first grades; here before
@@ -485,11 +484,11 @@ def test_release_leaves_inbound_sticky(course, inbound_before):
 
 
 def test_the_hubs_instructors_release_with_the_sticky_release():
-    from autograder.grader.hub import instructor_nbgrader_config
+    from autograder.grader.hub.course_hub import instructor_nbgrader_config
 
     hub = SimpleNamespace(course_id=COURSE_ID, course=Path("/srv/course"), exchange=Path("/srv/hub/exchange"))
     config = instructor_nbgrader_config(hub, "/srv/course/nbgrader_config.py")
-    assert 'c.ExchangeFactory.release_assignment = "autograder.course_exchange.StickyInboundRelease"' in config
+    assert 'c.ExchangeFactory.release_assignment = "autograder.nbgrader_exchange.private_submit.StickyInboundRelease"' in config
 
 
 def ensure_user(name):
@@ -502,7 +501,7 @@ def ensure_user(name):
 def test_in_the_hubs_inbound_no_student_renames_or_removes_anothers_submission():
     """Without the sticky bit, cy, knowing ada's folder name, renames it away, or away and back to make it
     look late."""
-    from autograder.grader.hub import make_exchange
+    from autograder.grader.hub.course_hub import make_exchange
 
     cy = ensure_user("autograder-test-cy")
     top = Path(tempfile.mkdtemp(prefix="autograder-inbound-test-"))  # pytest's own is closed to other users
@@ -556,9 +555,9 @@ def test_collect_tells_the_instructor_one_line_each_grouped_by_student(course):
 def test_due_dates_reach_the_students_through_the_exchange(course):
     """Issue 22: nothing told a student that their submission was late. The instructor's server publishes the
     gradebook's due dates and the late penalty in the course's exchange folder; the students' server reads them."""
-    from autograder.assignment_list import due_dates
     from autograder.grader.course import nbgrader_api, nbgrader_config
-    from autograder.grader.due_dates import publish
+    from autograder.grader.hub.due_dates import publish
+    from autograder.nbgrader_exchange.assignment_list import due_dates
 
     with open(course / "nbgrader_config.py", "a") as f:
         f.write('c.LateSubmissionPlugin.penalty_method = "zero"\n')

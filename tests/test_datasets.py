@@ -1,7 +1,6 @@
 """The dataset loaders on the real files from the mirror."""
 
 import gzip
-import hashlib
 import json
 import shutil
 

@@ -13,13 +13,20 @@ import stat
 
 import nbformat
 import pytest
+from tiny_course import (
+    cell,
+    hidden,
+    make_course,
+    student_version,
+    submit,
+    tiny_solution,
+)
 
 from autograder.cli import run
 from autograder.grader.course import SOLUTIONS, nbgrader_api
-from autograder.grader.drawings import HIDDEN_SET
-from autograder.grader.drawings_check import Reading, advice, write_contact_sheet
+from autograder.grader.hidden_tests.drawings import HIDDEN_SET
+from autograder.grader.tools.drawings_check import Reading, advice, write_contact_sheet
 from autograder.handdrawn import labelled_images
-from tiny_course import cell, hidden, make_course, student_version, submit, tiny_solution
 
 LOAD_DIGIT_CELLS = ("read_grey", "ink_side", "paper", "ink_map", "frame_digit", "load_digit")
 TRAIN = """import keras
@@ -166,7 +173,7 @@ def broken_set(folder):
 def test_files_of_a_set_that_cannot_be_graded_with_are_named_one_line_each(tmp_path, capsys):
     """Red team: one text file named 3_x.png, a bomb, a folder or a link in the course's drawings made every
     grading of the class a host fault (the grader's copy raised while planning)."""
-    from autograder.grader.drawings import drawing_problems
+    from autograder.grader.hidden_tests.drawings import drawing_problems
 
     folder = broken_set(tmp_path / "drawings")
     problems = drawing_problems(folder)

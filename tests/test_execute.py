@@ -10,11 +10,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from autograder.execute import FilterStderr, SandboxedExecute
-from autograder.grading_run import Fault, run_steps
-from autograder.hidden_regions import Markers
-from autograder.safe_files import remove_tree
-from autograder.sandbox import bwrap_works
+from autograder.run.execute import FilterStderr, SandboxedExecute
+from autograder.run.hidden_regions import Markers
+from autograder.run.jail import bwrap_works
+from autograder.run.record import Fault, run_steps
+from autograder.run.safe_files import remove_tree
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")
 
@@ -226,7 +226,7 @@ def test_the_disk_quota_sees_every_file_of_a_wide_and_deep_tree_with_few_descrip
             f.write(b"1" * 2**20)
     finally:
         os.chdir(tmp_path)
-    code = ("import resource, sys\nfrom autograder.safe_files import tree_usage\n"
+    code = ("import resource, sys\nfrom autograder.run.safe_files import tree_usage\n"
             "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
             f"print(*tree_usage({str(tree)!r}, 100_000))")
     try:
@@ -241,7 +241,7 @@ def test_the_disk_quota_sees_every_file_of_a_wide_and_deep_tree_with_few_descrip
 def test_the_graders_collection_after_a_test_cell_waits_no_longer_than_the_notebooks_budget(tmp_path):
     """Red team, round 4: each test cell's collection could wait its own 300 s past the notebook's budget, so eight
     of them held a worker past the host's limit on a run, which then counted as no one's fault."""
-    from autograder.grading_run import Collection, Record
+    from autograder.run.record import Collection, Record
 
     record = Record(collections={"t": Collection(code="import time; time.sleep(120)", written=str(tmp_path / "w"),
                                                  kept=str(tmp_path / "k"))})

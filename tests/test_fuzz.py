@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from nbclient.exceptions import CellExecutionComplete
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import safe_files
 from autograder.checks import CheckFailed
-from autograder.execute import SandboxedExecute
-from autograder.kernel_messages import DROPPED, GuardedSession, checked
+from autograder.run import safe_files
+from autograder.run.execute import SandboxedExecute
+from autograder.run.kernel_messages import DROPPED, GuardedSession, checked
 
 pytestmark = pytest.mark.filterwarnings("ignore:Message serialization failed:UserWarning")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,7 +150,7 @@ def read_back(text):
 
 def usable(nb):
     """What grading does with a notebook it accepted, short of running it."""
-    from autograder.grading_run import cell_messages, sections
+    from autograder.run.record import cell_messages, sections
 
     nbformat.validate(nb)
     nbformat.reads(nbformat.writes(nb), as_version=4)
@@ -216,7 +216,7 @@ def load(loader, data, suffix):
 @FUZZ
 @given(data=st.binary(max_size=300) | headers)
 def test_any_exported_array_file_is_an_array_or_the_students_failed_check(data):
-    from autograder.grader.artifacts import load_array
+    from autograder.grader.hidden_tests.artifacts import load_array
 
     try:
         value = load(load_array, data, ".npy")
@@ -244,7 +244,7 @@ model_members = st.lists(st.tuples(st.sampled_from(["config.json", "metadata.jso
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=200) | model_members.map(zipped))
 def test_any_exported_model_file_is_a_model_or_the_students_failed_check(data):
-    from autograder.grader.artifacts import load_model
+    from autograder.grader.hidden_tests.artifacts import load_model
 
     try:
         load(load_model, data, ".keras")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from tiny_course import make_course, student_version, submit, tiny_solution
 
 from autograder.cli import run
+from autograder.grader.classroom.grade_all import grade_all
 from autograder.grader.course import nbgrader_api
-from autograder.grader.grade_all import grade_all
-from autograder.safe_files import remove_tree
-from tiny_course import make_course, student_version, submit, tiny_solution
+from autograder.run.safe_files import remove_tree
 
 DUE = "2026-01-10 12:00:00 UTC"
 
@@ -453,7 +453,7 @@ def test_the_local_cluster_speaks_tls_and_its_pages_are_off_or_the_graders_alone
     work to run as the grader, and its web pages showed the class's task names and the workers' logs."""
     from distributed import Client
 
-    from autograder.grader.grade_all import dask_client
+    from autograder.grader.classroom.grade_all import dask_client
 
     with dask_client(1, None, False) as client:
         info = client.scheduler_info()
@@ -506,9 +506,9 @@ def test_nbgrader_export_writes_no_score_where_none_was_saved_and_no_formula(tmp
 
 
 def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monkeypatch):
-    """The run Formgrader's button starts (autograder/grader/formgrader_grading.py): one at a time per course,
+    """The run Formgrader's button starts (autograder/grader/hub/formgrader_grading.py): one at a time per course,
     its progress as grade-all writes it, and its last lines; tests/test_hub.py clicks the button itself."""
-    from autograder.grader import formgrader_grading
+    from autograder.grader.hub import formgrader_grading
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     course = make_course(tmp_path / "course")

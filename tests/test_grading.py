@@ -7,13 +7,13 @@ import time
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
+from tiny_course import MARKER, make_course, student_version, submit, tiny_solution
 
 from autograder.cli import run
-from autograder.grader import grading
-from autograder.grader.feedback import StripHiddenTests
-from autograder.grader.offline_pages import WrapErrors
-from autograder.student_check import check_notebook, format_check
-from tiny_course import MARKER, make_course, student_version, submit, tiny_solution
+from autograder.grader.classroom import grade as grading
+from autograder.grader.pages.feedback import StripHiddenTests
+from autograder.grader.pages.offline import WrapErrors
+from autograder.visible_tests import check_notebook, format_check
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_a_host_under_a_lower_file_size_limit_still_grades(course, tmp_path, mon
 
 def test_a_jail_that_fails_for_another_reason_names_that_reason(course, capsys, monkeypatch):
     """Not "grading needs bubblewrap" when bubblewrap is there and something else stops the jail."""
-    from autograder.grader import worker
+    from autograder.grader.classroom import worker
 
     path = submit(course, "sam", student_version(tiny_solution()))
     monkeypatch.setattr(worker, "jail_problem", lambda: "bubblewrap cannot start a jail here (prlimit: failed "
@@ -204,8 +204,8 @@ def test_grade_refuses_a_host_without_the_datasets(course, tmp_path, capsys, mon
 # --- check with the course's whole configuration (issue 15) -----------------------------------
 
 def _released_copy(tmp_path, assignment_id, edit=None):
+    from autograder.grader.classroom.demo import student_copy
     from autograder.grader.course import ASSIGNMENTS, SOLUTIONS
-    from autograder.grader.demo import student_copy
 
     folder = tmp_path / assignment_id
     shutil.copytree(ASSIGNMENTS / assignment_id, folder)
@@ -245,7 +245,7 @@ def test_check_gives_each_cell_the_course_time_not_nbgraders_30_s(tmp_path):
 def test_grade_runs_the_reference_once_per_host_and_version(course, tmp_path, monkeypatch):
     """Issue 22: each `grade` built a throwaway course whose folder was part of the cache key, so every
     call graded the reference again (a minute on 2 cores) and left one more cache file."""
-    from autograder.grader import reference
+    from autograder.grader.classroom import reference
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     # A worksheet's own files travel with its reference (worksheet 5's drawings): copied afresh each time, they
@@ -287,7 +287,7 @@ def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings()
     """Issue 22: when the instructor's drawings were too hard for worksheet 5's reference, the host "cannot grade
     05_cnn"; the drawings, not the host, are the cause, and the message says so, what it needed, and what to do
     (issue 23: the command that shows which drawings, and the floor the set supports)."""
-    from autograder.grader.reference import Verdict, _drawings_shortfall
+    from autograder.grader.classroom.reference import Verdict, _drawings_shortfall
 
     cells = [{"name": "test_layers", "score": 2, "max_score": 2, "message": ""},
              {"name": "test_handdrawn", "score": 0, "max_score": 2, "message": "HiddenTestFailed: below 0.95"}]
@@ -309,8 +309,8 @@ def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings()
 def test_a_recheck_leaves_the_hosts_budgets_as_they_were(course, tmp_path, monkeypatch):
     """A host that rechecks itself after a failed run ran its reference again and cached that verdict: measured
     under load, it gave the next grading other budgets, and a regrade of the same notebook another result."""
-    from autograder.grader import reference
-    from autograder.grader.grading import throwaway_course
+    from autograder.grader.classroom import reference
+    from autograder.grader.classroom.grade import throwaway_course
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with throwaway_course("tiny", course / "solutions") as (_, settings):

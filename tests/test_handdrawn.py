@@ -2,7 +2,6 @@
 
 import collections
 import sys
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -11,7 +10,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from autograder import checks
 from autograder.grader.course import PROJECT_ROOT, SOLUTIONS
-from autograder.grader.drawings import HIDDEN_SET, draw_example_set
+from autograder.grader.hidden_tests.drawings import HIDDEN_SET, draw_example_set
 from autograder.handdrawn import labelled_images
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -135,7 +134,7 @@ def sideways_photo(upright, path, tag):
 
 @pytest.mark.parametrize("tag", [3, 6, 8])
 def test_instructor_photos_keep_their_orientation_when_the_grader_re_encodes_them(tmp_path, tag):
-    from autograder.grader.hidden import _perturbed_copy
+    from autograder.grader.hidden_tests.vocabulary import _perturbed_copy
 
     source = SOLUTIONS / "01_handdrawn_digits" / "my_digits" / "7_1.jpg"
     drawing = Image.open(source).convert("RGB")
@@ -157,7 +156,7 @@ def test_instructor_photos_keep_their_orientation_when_the_grader_re_encodes_the
 def test_the_graders_copy_keeps_the_picture_of_every_image_mode(tmp_path, mode, fmt):
     """Paint programs save palette PNGs (41 of the real mouse drawings), scanners CMYK JPEGs: the hidden
     test's re-encoding must hand load_digit the same picture (a palette copy once came out all black)."""
-    from autograder.grader.hidden import _perturbed_copy
+    from autograder.grader.hidden_tests.vocabulary import _perturbed_copy
 
     drawing = Image.open(SOLUTIONS / "01_handdrawn_digits" / "my_digits" / "7_1.jpg").convert("L")
     stored = drawing.convert(mode.split("+")[0])
@@ -176,7 +175,7 @@ def test_the_graders_copy_keeps_the_picture_of_every_image_mode(tmp_path, mode, 
 
 
 def test_solution_load_digit_passes_the_hidden_test_of_new_drawings():
-    from autograder.grader import hidden
+    from autograder.grader.hidden_tests import vocabulary as hidden
 
     hidden.expect_digit_images(solution_load_digit())
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_course import make_course, student_version, submit, tiny_solution
 
 from autograder.datasets import download
 from autograder.grader.course import nbgrader_api
-from tiny_course import make_course, student_version, submit, tiny_solution
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -16,11 +16,11 @@ import sqlite3
 
 import nbformat
 import pytest
-
-from autograder.grader.feedback import generate_all
-from autograder.grader.grade_all import grade_all
 from hostile import HOST_SECRET, MINI_FULL, mini_cases, mini_solution, tiny_cases
 from tiny_course import MARKER, make_course, submit, tiny_solution
+
+from autograder.grader.classroom.grade_all import grade_all
+from autograder.grader.pages.feedback import generate_all
 
 # Faults must show within a test run's patience: small limits, same code paths.
 FAST_LIMITS = """

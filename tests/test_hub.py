@@ -44,9 +44,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_markdown_cell
-
 from lab_server import free_port
+from nbformat.v4 import new_markdown_cell
 from tiny_course import MARKER, make_course, student_version, tiny_solution
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -143,7 +142,7 @@ class HubProcess:
 
 @pytest.fixture(scope="module")
 def hub():
-    from autograder.grader.hub import Hub
+    from autograder.grader.hub.course_hub import Hub
 
     started = time.monotonic()
     course, hub_dir = BASE / "course", BASE / "hub"
@@ -185,7 +184,7 @@ def hub():
 
 def import_roster(layout):
     """The class list, as the instructor imports it (Formgrader shows names)."""
-    from autograder.grader.hub import as_user, instructor_environment
+    from autograder.grader.hub.course_hub import as_user, instructor_environment
 
     roster = BASE / "roster.csv"
     roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{s.capitalize()},{last}\n" for s, last in
@@ -329,7 +328,7 @@ def fill_cell(page, panel, index, text):
 
 def can_read(user, path):
     """Whether ``user`` can list or read ``path`` (``cat``/``ls`` as that user)."""
-    from autograder.grader.hub import as_user
+    from autograder.grader.hub.course_hub import as_user
 
     tool = "ls" if Path(path).is_dir() else "cat"
     return as_user(user, [tool, path], cwd="/", capture_output=True).returncode == 0
@@ -535,7 +534,7 @@ HOSTILE_REFUSALS = {  # path in cy's folder -> words of the reason collect.log g
 
 
 def test_a_hostile_student_leaves_links_pipes_odd_names_and_a_huge_file(hub):
-    from autograder.grader.hub import as_user
+    from autograder.grader.hub.course_hub import as_user
 
     notebook = nbformat.writes(hostile_work())
     result = as_user(ATTACKER, [hub.layout.student_env / "bin" / "python", "-c", HOSTILE, inbound(hub),
@@ -731,8 +730,8 @@ def gradebook(hub, query, *args):
 def test_nothing_cy_wrote_runs_in_the_instructors_browser(sessions, hub):
     """Red team, "Class trust" 1: cy's markdown and outputs would write a file into the instructor's server and
     set every score to 36 + 6 from Formgrader's manual grading view, which nbgrader renders in the
-    instructor's origin. The grading made them inert (autograder/grader/inert.py), the page's own policy
-    refuses any other script (autograder/grader/formgrader_csp.py), and feedback pages opened from /files/
+    instructor's origin. The grading made them inert (autograder/grader/pages/inert.py), the page's own policy
+    refuses any other script (autograder/grader/hub/formgrader_csp.py), and feedback pages opened from /files/
     run in a sandbox of their own."""
     started = time.monotonic()
     page = sessions(INSTRUCTOR)
@@ -819,7 +818,7 @@ def test_students_fetch_their_feedback(sessions, hub, student):
 
 def test_the_hub_refuses_to_start_while_a_student_could_open_the_course(hub):
     from autograder import UserError
-    from autograder.grader.hub import check_host
+    from autograder.grader.hub.course_hub import check_host
 
     mode = hub.course.stat().st_mode
     os.chmod(hub.course, 0o755)

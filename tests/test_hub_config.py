@@ -5,14 +5,14 @@ configuration, the instructors' Dask over TLS, the refusals in one sentence.
 import os
 
 import pytest
+from tiny_course import make_course
 
 from autograder import UserError
-from tiny_course import make_course
 
 
 @pytest.fixture
 def hub(tmp_path):
-    from autograder.grader.hub import Hub
+    from autograder.grader.hub.course_hub import Hub
 
     return Hub(make_course(tmp_path / "course"), tmp_path / "hub")
 
@@ -20,12 +20,12 @@ def hub(tmp_path):
 def test_students_get_the_exchange_and_private_submit_and_not_the_instructors_tools(hub):
     import json
 
-    from autograder.grader.hub import student_environment, write_configs
+    from autograder.grader.hub.course_hub import student_environment, write_configs
 
     config_path, _ = write_configs(hub, authenticator="dummy")
     student = (hub.student_config / "nbgrader_config.py").read_text()
     assert f"c.Exchange.root = {str(hub.exchange)!r}" in student
-    assert 'c.ExchangeFactory.submit = "autograder.course_exchange.PrivateSubmit"' in student
+    assert 'c.ExchangeFactory.submit = "autograder.nbgrader_exchange.private_submit.PrivateSubmit"' in student
     assert "c.CourseDirectory.course_id = 'deep-learning-worksheets'" in student
     assert "autograder.grader" not in student  # nothing the student kit lacks
     server = json.loads((hub.student_config / "jupyter_server_config.json").read_text())
@@ -35,13 +35,13 @@ def test_students_get_the_exchange_and_private_submit_and_not_the_instructors_to
                                                           "nbgrader.server_extensions.validate_assignment": False,
                                                           "autograder.validate": True,
                                                           # the due dates in the Assignment List
-                                                          "autograder.assignment_list": True}
+                                                          "autograder.nbgrader_exchange.assignment_list": True}
     assert 'c.ValidateAssignment.validator_class = "autograder.validate.CheckValidator"' in student
     lab = json.loads((hub.student_config / "labconfig" / "page_config.json").read_text())
     assert set(lab["disabledExtensions"]) == {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                                               "@jupyter/nbgrader:course-list"}
     instructor = (hub.instructor_config / "nbgrader_config.py").read_text()
-    assert 'c.ExchangeFactory.collect = "autograder.grader.collect.SafeCollect"' in instructor
+    assert 'c.ExchangeFactory.collect = "autograder.grader.hub.collect.SafeCollect"' in instructor
     env = student_environment(hub)
     assert env["PATH"].startswith(str(hub.student_env / "bin")) and env["AUTOGRADER_DATA_DIR"] == str(hub.datasets)
     hub_config = config_path.read_text()
@@ -67,7 +67,7 @@ for name, target, security in (("own certificate", address, Security.temporary()
 # The instructor's: grade-all's own cluster and client, then the student's attempts against it.
 CLUSTER = """
 import os, subprocess, sys
-from autograder.grader.grade_all import dask_client
+from autograder.grader.classroom.grade_all import dask_client
 
 with dask_client(1, None, False) as client:
     address = client.scheduler.address
@@ -84,7 +84,7 @@ def test_the_instructors_dask_clusters_admit_only_holders_of_the_course_key(hub)
     import subprocess
     import sys
 
-    from autograder.grader.hub import dask_tls, dask_tls_environment
+    from autograder.grader.hub.course_hub import dask_tls, dask_tls_environment
 
     key = dask_tls(hub)
     assert oct(key.stat().st_mode & 0o777) == "0o640"
@@ -97,14 +97,14 @@ def test_the_instructors_dask_clusters_admit_only_holders_of_the_course_key(hub)
 
 
 def test_the_dummy_authenticator_stays_on_localhost(hub):
-    from autograder.grader.hub import open_hub
+    from autograder.grader.hub.course_hub import open_hub
 
     with pytest.raises(UserError, match="dummy authenticator lets anyone log in as anyone"):
         open_hub(hub.course, hub.folder, ip="0.0.0.0", authenticator="dummy")
 
 
 def test_the_hub_needs_root(hub, monkeypatch):
-    from autograder.grader.hub import open_hub
+    from autograder.grader.hub.course_hub import open_hub
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(UserError, match="must run as root: JupyterHub starts each user's server as that user"):
@@ -127,7 +127,7 @@ def test_a_kit_folder_someone_else_left_in_tmp_is_not_imported_by_graded_kernels
     import pwd
     import shutil
 
-    from autograder import kit
+    from autograder.run import kit
 
     planted = kit.package_for_kernel.__wrapped__()  # where the grader's kit goes
     shutil.rmtree(planted)
@@ -162,7 +162,7 @@ def test_root_reads_the_courses_own_configuration_as_the_courses_owner():
     import tempfile
     from pathlib import Path
 
-    from autograder.grader.hub import Hub
+    from autograder.grader.hub.course_hub import Hub
 
     scratch = Path(tempfile.mkdtemp(prefix="autograder-hub-owner-"))  # pytest's own is closed to other users
     try:

@@ -1,5 +1,5 @@
-"""What a student wrote is inert wherever someone else views it (autograder/grader/inert.py and
-autograder/grader/formgrader_csp.py), on a hand-built hostile notebook: every vector of the red team's
+"""What a student wrote is inert wherever someone else views it (autograder/grader/pages/inert.py and
+autograder/grader/hub/formgrader_csp.py), on a hand-built hostile notebook: every vector of the red team's
 "Class trust" item 1 and more is gone, a plot, a pandas table and ordinary markdown still show, and an
 unchanged instructor cell keeps its bytes and its checksum. (tests/test_hub.py opens such a submission
 in Formgrader and feedback in a real browser.)"""
@@ -12,9 +12,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+from nbformat.v4 import (
+    new_code_cell,
+    new_markdown_cell,
+    new_notebook,
+    new_output,
+    new_raw_cell,
+)
 
-from autograder.grader import formgrader_csp, inert
+from autograder.grader.hub import formgrader_csp
+from autograder.grader.pages import inert
 
 JS = "fetch('/api/contents/pwned.txt',{method:'PUT'})"
 HOSTILE_MARKDOWN = f"""## My answer
@@ -271,7 +278,7 @@ def exporter(template):
     from nbgrader.server_extensions.formgrader import handlers
     from traitlets.config import Config
 
-    from autograder.grader.lab import INERT_EXPORTER
+    from autograder.grader.hub.lab import INERT_EXPORTER
 
     config = Config()
     config.HTMLExporter.template_name = template
@@ -305,7 +312,7 @@ def test_formgrader_renders_nothing_active(step):
 def test_feedback_renders_nothing_active(tmp_path):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
-    from autograder.grader.offline_pages import RenderMath, WrapErrors
+    from autograder.grader.pages.offline import RenderMath, WrapErrors
 
     nb = hostile_notebook()
     resources = {"nbgrader": {"notebook": "tiny", "score": 1, "max_score": 4, "late_penalty": 0},

@@ -17,10 +17,19 @@ import uuid
 import pytest
 
 from autograder.datasets.download import data_dir
-from autograder.grading_run import Folders
-from autograder import sandbox, syscall_filter
-from autograder.sandbox import (GPU_SHARING, JAIL_UID, LAUNCH_ENV, PASSED_ENV, Limits, Sandbox, SandboxUnavailable,
-                                jail_problem)
+from autograder.run import jail as sandbox
+from autograder.run import syscall_filter
+from autograder.run.jail import (
+    GPU_SHARING,
+    JAIL_UID,
+    LAUNCH_ENV,
+    PASSED_ENV,
+    Limits,
+    Sandbox,
+    SandboxUnavailable,
+    jail_problem,
+)
+from autograder.run.record import Folders
 
 pytestmark = pytest.mark.skipif(bool(jail_problem()), reason=f"no jail here: {jail_problem()}")
 
@@ -151,7 +160,7 @@ def test_what_a_jail_holds_is_closed_to_everyone_else_on_the_machine(tmp_path):
     import subprocess
     from pathlib import Path
 
-    from autograder.grader.trusted import scoring_package
+    from autograder.grader.hidden_tests.launch import scoring_package
 
     folders = Folders()
     try:
@@ -168,7 +177,7 @@ def test_what_a_jail_holds_is_closed_to_everyone_else_on_the_machine(tmp_path):
         folders.close()
 
 
-# --- attacks on the class: the seccomp filter (autograder/syscall_filter.py) and the jail's tmpfs -----------
+# --- attacks on the class: the seccomp filter (autograder/run/syscall_filter.py) and the jail's tmpfs -----------
 
 x86_64 = pytest.mark.skipif(platform.machine() != "x86_64", reason="the probes use x86-64's system call numbers")
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from graded_course import ASSIGNMENT, EXPECTED_SCORES, build_graded_course, released
 from lab_server import LabServer
 from tiny_course import MARKER, student_version, tiny_solution
@@ -182,7 +181,7 @@ STUDENT_WORK = {
 @pytest.mark.parametrize("work", list(STUDENT_WORK))
 def test_validate_gives_the_verdicts_of_check(page, course, work):
     """A student runs the notebook in Lab, then Validate fails exactly the tests `autograder check` fails."""
-    from autograder.student_check import check_notebook
+    from autograder.visible_tests import check_notebook
 
     make, output = STUDENT_WORK[work]
     path = course / "students" / f"{work}.ipynb"
@@ -253,8 +252,8 @@ def test_feedback_shows_each_tests_message_and_no_hidden_test(page, lab, course)
 
 def test_a_manual_score_survives_grade_all(page, lab, course):
     """An instructor overrides a score in Formgrader; grade-all --force regrades and keeps it."""
+    from autograder.grader.classroom.grade_all import grade_all
     from autograder.grader.course import nbgrader_api
-    from autograder.grader.grade_all import grade_all
 
     notebooks = lab.api("GET", f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{ASSIGNMENT}")
     cy = next(n["id"] for n in notebooks if n["student"] == "cy")

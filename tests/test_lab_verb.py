@@ -5,15 +5,22 @@ import os
 import sys
 
 import pytest
+from tiny_course import make_course
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder import UserError
 from autograder.cli import run
-from autograder.grader.course import (CONFIG_FILE, PROJECT_ROOT, SOLUTIONS, course_settings, nbgrader_config,
-                                     source_folder, start_course)
-from autograder.grader.lab import config_dir, lab_command, server_root
-from autograder.pipeline import AUTOGRADE
-from tiny_course import make_course
+from autograder.grader.course import (
+    CONFIG_FILE,
+    PROJECT_ROOT,
+    SOLUTIONS,
+    course_settings,
+    nbgrader_config,
+    source_folder,
+    start_course,
+)
+from autograder.grader.hub.lab import config_dir, lab_command, server_root
+from autograder.run.pipeline import AUTOGRADE
 
 
 def load(path):
@@ -34,7 +41,7 @@ def test_a_course_folder_gets_the_project_configuration_rooted_there_and_stays_u
     server = json.loads((config_dir(course) / "jupyter_server_config.json").read_text())
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.validate_assignment": False,
                                                           "autograder.validate": True,
-                                                          "autograder.assignment_list": True}
+                                                          "autograder.nbgrader_exchange.assignment_list": True}
 
 
 def test_the_readme_sequence_demo_lab_demo_keeps_the_demo_a_course_of_the_project(tmp_path, monkeypatch):
@@ -128,9 +135,9 @@ def test_loading_the_course_configuration_has_no_side_effect(tmp_path, monkeypat
     os.environ; any course configured from it shared that secret."""
     import os
 
-    from autograder.course_config import load
     from autograder.grader.course import CONFIG_FILE, PROJECT_ROOT
-    from autograder.grader.steps import PlanHiddenTests
+    from autograder.grader.hidden_tests.launch import PlanHiddenTests
+    from autograder.run.course_config import load
 
     before_env, before_files = dict(os.environ), sorted(p.name for p in PROJECT_ROOT.iterdir())
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
@@ -148,7 +155,7 @@ def test_loading_the_course_configuration_has_no_side_effect(tmp_path, monkeypat
 
 
 def test_the_demo_stops_loudly_when_its_reference_student_is_short():
-    from autograder.grader.demo import reference_student_problem
+    from autograder.grader.classroom.demo import reference_student_problem
     from autograder.grader.course import worksheet_ids
 
     full = {f"ada/{i}": {"status": "graded", "score": 3, "max_score": 3, "failed_tests": {}} for i in worksheet_ids()}
@@ -232,7 +239,7 @@ def test_a_cache_folder_other_users_can_write_is_refused(tmp_path, monkeypatch):
 def test_a_course_secret_that_is_a_link_is_refused(tmp_path):
     """Red team: hub-setup.sh (root) changed the group and mode of the course's .autograder-secret, following
     a link an instructor left there (to /etc/shadow, say); root also read the link's target as the secret."""
-    from autograder.grader.steps import course_secret
+    from autograder.grader.hidden_tests.launch import course_secret
 
     target = tmp_path / "private"
     target.write_text("not the course's")

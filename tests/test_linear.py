@@ -9,9 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import host, safe_files
 from autograder.grader.course import nbgrader_failure
-from autograder.hidden_regions import Markers
+from autograder.run import host, safe_files
+from autograder.run.hidden_regions import Markers
 
 MEGABYTE_TEXTS = {
     "newlines": "\n" * 1_000_000,

@@ -14,14 +14,22 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from tiny_course import MARKER, make_course, tiny_solution
 
 from autograder.cli import run
+from autograder.grader.classroom.demo import COMMON_MISTAKES, student_copy, with_mistake
+from autograder.grader.classroom.grade import grade_submission
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids
-from autograder.grader.demo import COMMON_MISTAKES, student_copy, with_mistake
-from autograder.grader.grading import grade_submission
-from autograder.grader.otter_export import (SETUP, WHEELS, Question, export, is_test_cell, ok_test, questions,
-                                            without_otter_cells)
-from tiny_course import MARKER, make_course, tiny_solution
+from autograder.grader.tools.otter_export import (
+    SETUP,
+    WHEELS,
+    Question,
+    export,
+    is_test_cell,
+    ok_test,
+    questions,
+    without_otter_cells,
+)
 
 OKTestFile = pytest.importorskip("otter.test_files", reason="needs the [otter] extra").OKTestFile
 OTTER = Path(sys.executable).with_name("otter")
@@ -168,7 +176,7 @@ def test_the_wheel_carries_the_grader_and_the_manifest(exported):
         wheel = next(n for n in zf.namelist() if n.endswith(".whl"))
         with zipfile.ZipFile(zf.open(wheel)) as whl:
             names = set(whl.namelist())
-    assert {"autograder/grader/trusted.py", "autograder/grader/hidden.py",
+    assert {"autograder/grader/hidden_tests/scorer.py", "autograder/grader/hidden_tests/vocabulary.py",
             "autograder/datasets/manifest.json"} <= names
     assert any(n.startswith("autograder/grader/data/handdrawn/") for n in names)
 

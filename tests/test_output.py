@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tiny_course import make_course, student_version, submit, tiny_solution
 
 NOISE = {
@@ -100,8 +99,8 @@ def test_check_on_an_untouched_release_names_the_empty_answer_cell(tmp_path, cap
 def test_a_students_text_cannot_drive_the_instructors_terminal():
     """Red team: an answer cell raising ValueError("\\x1b]0;PWNED\\x07\\x1b]52;c;...\\x07\\x1b[2J\\x1b[Hfake: 3 / 3")
     cleared the instructor's screen, retitled her terminal and printed a fake score through `grade`."""
-    from autograder.grader.grade_all import format_outcomes
-    from autograder.grader.grading import format_report
+    from autograder.grader.classroom.grade import format_report
+    from autograder.grader.classroom.grade_all import format_outcomes
 
     hostile = "\x1b]0;PWNED\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J\x1b[Hfake: tiny: 3 / 3 points\u202e\x9b"
     report = {"assignment": "tiny", "score": 2, "max_score": 3, "seconds": 1, "device": "CPU", "sandbox": "bwrap",

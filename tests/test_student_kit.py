@@ -9,11 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from autograder import kit
-from autograder.grader.course import SOLUTIONS, worksheet_ids
-from autograder.grader.drawings import HIDDEN_SET
 from tiny_course import student_version, tiny_solution
+
+from autograder.grader.course import SOLUTIONS, worksheet_ids
+from autograder.grader.hidden_tests.drawings import HIDDEN_SET
+from autograder.run import kit
 
 BLOCKS = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END (?:SOLUTION|HIDDEN TESTS)", re.S)
 REFERENCE_NAMES = ("def multi_hot", "def imdb_encode", "def nearest_mnist_labels", "heldout", "hidden_check",
@@ -87,7 +87,7 @@ def test_the_kit_checks_notebooks_and_refuses_to_grade(installed, tmp_path):
 def test_a_course_configuration_holding_a_secret_never_travels_with_the_kit(tmp_path):
     """The kit carries nbgrader_config.py to every student, and graded kernels read its copy in /tmp (red team)."""
     from autograder import UserError
-    from autograder.kit import refuse_secrets
+    from autograder.run.kit import refuse_secrets
 
     for line in ('c.PlanHiddenTests.secret = "s3cret"', 'c.CourseDirectory.db_url = "postgresql://u:pw@db/course"'):
         config = tmp_path / "nbgrader_config.py"
@@ -104,8 +104,9 @@ def test_validate_progress_names_the_cell_that_runs(tmp_path):
     import threading
     import time
 
-    from autograder import validate
     from tiny_course import student_version, tiny_solution
+
+    from autograder import validate
 
     nb = student_version(tiny_solution(), answer="__import__('time').sleep(4) or 42")
     path = tmp_path / "tiny.ipynb"

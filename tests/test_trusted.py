@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 from keras import layers
 
-from autograder import exchange
 from autograder.checks import CheckFailed
-from autograder.grader import artifacts, hidden
-from autograder.grader.trusted import PlanError, check_in_clean_process, parse, plan, score_block
+from autograder.grader.hidden_tests import artifacts
+from autograder.grader.hidden_tests import vocabulary as hidden
+from autograder.grader.hidden_tests.kinds import PlanError
+from autograder.grader.hidden_tests.launch import check_in_clean_process
+from autograder.grader.hidden_tests.scorer import parse, plan, score_block
+from autograder.run import exports as exchange
 
 
 def small_model(activation="relu", extra=None, output=None):
@@ -238,7 +241,7 @@ def test_conv1d_output_length_is_checked_against_keras_for_every_padding_and_str
 
 
 def test_conv1d_inputs_cover_every_padding_and_stride_and_change_with_the_seed(tmp_path):
-    from autograder.grader.trusted import Stage
+    from autograder.grader.hidden_tests.kinds import Stage
 
     def cases(seed):
         rng = np.random.default_rng(seed)
@@ -265,7 +268,7 @@ def test_the_scoring_process_imports_neither_nbgrader_nor_nbformat():
     import subprocess
     import sys
 
-    code = ("import sys, autograder.grader.trusted, autograder.grader.hidden; "
+    code = ("import sys, autograder.grader.hidden_tests.scorer, autograder.grader.hidden_tests.vocabulary; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('nbgrader', 'nbformat')))")
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -312,7 +315,8 @@ def test_scoring_past_its_budget_is_the_students_and_never_the_hosts(tmp_path):
     """The budget is three times the reference's scoring time plus 30 s on the same host, so only what a
     student handed over can keep scoring past it: that fails the student's cells, it is no host fault.
     Before, a scoring process held past any budget (red team, round 2)."""
-    from autograder.grader.trusted import ScoringTooSlow, score_in_fresh_process
+    from autograder.grader.hidden_tests.kinds import ScoringTooSlow
+    from autograder.grader.hidden_tests.launch import score_in_fresh_process
 
     kept = tmp_path / "kept"
     kept.mkdir()
@@ -327,7 +331,8 @@ def test_scoring_past_its_own_memory_is_the_students_and_never_the_hosts(tmp_pat
     group's count of its own limit hit, not the host's OOM killer), that fails the student's cells. Before, a
     model of 7,850 parameters padded to 4.6 GB an example was a host fault, then "could not process": no
     score instead of the zero it earned (red team, round 4)."""
-    from autograder.grader.trusted import ScoringTooSlow, score_in_fresh_process
+    from autograder.grader.hidden_tests.kinds import ScoringTooSlow
+    from autograder.grader.hidden_tests.launch import score_in_fresh_process
 
     kept = tmp_path / "kept"
     (kept / "00" / "out").mkdir(parents=True)
@@ -342,7 +347,7 @@ def test_a_probe_input_copied_as_it_is_lands_under_a_random_name(tmp_path):
     """Issue 24: `Stage.file` without a transform called shutil, which trusted.py never imported."""
     import numpy as np
 
-    from autograder.grader.trusted import Stage
+    from autograder.grader.hidden_tests.kinds import Stage
 
     source = tmp_path / "drawing.PNG"
     source.write_bytes(b"\x89PNG not really")

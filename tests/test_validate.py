@@ -15,7 +15,6 @@ import sys
 
 import nbformat
 import pytest
-
 from lab_server import LabServer
 from tiny_course import make_course, student_version, tiny_solution
 
@@ -23,7 +22,7 @@ from tiny_course import make_course, student_version, tiny_solution
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course with the project's configuration (as `autograder lab` gives it) and a checked notebook."""
-    from autograder.student_check import check_notebook
+    from autograder.visible_tests import check_notebook
 
     course = make_course(tmp_path_factory.mktemp("validate") / "course")
     solution = tiny_solution()
@@ -48,7 +47,7 @@ def test_the_validate_button_passes_what_check_passes_and_speaks_like_check(cour
     """Issue 15: Validate showed raw tracebacks through autograder/checks.py; now check's one message."""
     import json
 
-    from autograder.student_check import check_notebook
+    from autograder.visible_tests import check_notebook
 
     broken = course / "work" / "broken.ipynb"
     nbformat.write(student_version(tiny_solution(), answer="-1"), broken)

@@ -15,13 +15,15 @@ from keras import layers
 from nbgrader.preprocessors import ClearHiddenTests
 
 from autograder.checks import CheckFailed
-from autograder.grader import course, hidden
-from autograder.grader.demo import COMMON_MISTAKES, student_copy, with_mistake
-from autograder.grader.grading import grade_submission, reference_verdict
-from autograder.grader.offline_pages import DropSolutionMarkers
-from autograder.grader.publish import DOCS, published_code
-from autograder.grader.trusted import check_in_clean_process, parse
-from autograder.hidden_regions import Markers
+from autograder.grader import course
+from autograder.grader.classroom.demo import COMMON_MISTAKES, student_copy, with_mistake
+from autograder.grader.classroom.grade import grade_submission, reference_verdict
+from autograder.grader.hidden_tests import vocabulary as hidden
+from autograder.grader.hidden_tests.launch import check_in_clean_process
+from autograder.grader.hidden_tests.scorer import parse
+from autograder.grader.pages.offline import DropSolutionMarkers
+from autograder.grader.tools.publish import DOCS, published_code
+from autograder.run.hidden_regions import Markers
 
 hidden_blocks = Markers().blocks
 

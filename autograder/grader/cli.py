@@ -1,23 +1,22 @@
 """The instructors' verbs of `autograder`: release, publish, grade, grade-all, feedback, export-otter, demo, lab, hub,
 drawings check."""
 
-import os
 import sys
 from pathlib import Path
 
-from .course import PROJECT_ROOT, course_settings, nbgrader_config, source_folder
-
-# The course the instructors' commands work on by default: `autograder hub` sets it in their servers.
-COURSE_VARIABLE = "AUTOGRADER_COURSE"
-
-
-def default_course():
-    return Path(os.environ.get(COURSE_VARIABLE) or PROJECT_ROOT)
+from .course import (
+    COURSE_VARIABLE,
+    PROJECT_ROOT,
+    course_settings,
+    default_course,
+    nbgrader_config,
+    source_folder,
+)
 
 
 def prepare_grading_data():
     """What a grading host reads beyond the datasets (`autograder data fetch` builds it)."""
-    from .heldout import prepare
+    from .hidden_tests.heldout import prepare
 
     prepare()
 
@@ -139,21 +138,21 @@ def add_grader_verbs(verbs):
 
 def dispatch(args):
     if args.verb == "release":
-        from ..kit import build_wheel
+        from ..run.kit import build_wheel
         from .course import release
 
         for path in release(args.ids):
             print(f"released {path.relative_to(PROJECT_ROOT)}")
         print(f"student kit: {build_wheel(args.dist)}")
     elif args.verb == "publish":
-        from ..host import configure_kernels
-        from .publish import publish
+        from ..run.host import configure_kernels
+        from .tools.publish import publish
 
         configure_kernels()
         for page in publish(args.ids):
             print(f"published {page.relative_to(PROJECT_ROOT)}")
     elif args.verb == "grade":
-        from . import grading
+        from .classroom import grade as grading
 
         solutions, config = args.solutions, None
         if not solutions:  # the course's worksheets, with its settings (`--solutions` brings its own course's)
@@ -169,7 +168,7 @@ def dispatch(args):
         if not args.quiet:
             print(grading.format_report(report))
     elif args.verb == "grade-all":
-        from .grade_all import format_outcomes, grade_all
+        from .classroom.grade_all import format_outcomes, grade_all
 
         outcomes = grade_all(args.root, workers=args.workers, scheduler=args.scheduler, gpu=args.gpu,
                              timeout=args.timeout, force=args.force, sandbox=not args.no_sandbox,
@@ -191,7 +190,7 @@ def dispatch(args):
                   "and in grade-all.json.", file=sys.stderr)
             return 1
     elif args.verb == "drawings":
-        from .drawings_check import advice, check_drawings
+        from .tools.drawings_check import advice, check_drawings
 
         readings = check_drawings(args.folder, args.root, args.worksheets or (), args.sheet,
                                   sandbox=not args.no_sandbox)
@@ -204,30 +203,30 @@ def dispatch(args):
                   "(above: the drawings to look at, and the floor the set supports).", file=sys.stderr)
             return 1
     elif args.verb == "feedback":
-        from .feedback import generate_all
+        from .pages.feedback import generate_all
 
         for path in generate_all(args.root, **course_settings(args.root, args.db_url)):
             print(f"feedback {path}")
     elif args.verb == "export-otter":
-        from .otter_export import export
+        from .tools.otter_export import export
 
         for autograder_zip, notebook in export(args.ids, args.out, args.solutions):
             print(f"otter autograder {autograder_zip}\nstudent notebook {notebook}")
     elif args.verb == "demo" and args.hub:
-        from .hub_demo import run_hub_demo
+        from .hub.hub_demo import run_hub_demo
 
         run_hub_demo(args.root, args.hub_dir, args.workers)
     elif args.verb == "demo":
-        from .demo import run_demo
+        from .classroom.demo import run_demo
 
         run_demo(args.root, args.workers)
     elif args.verb == "hub":
-        from .hub import open_hub
+        from .hub.course_hub import open_hub
 
         open_hub(args.root, args.hub_dir, args.ip, args.port, args.authenticator, args.config,
                  args.instructors_group, args.students_group, args.jupyterhub_args)
     elif args.verb == "lab":
-        from .lab import open_lab
+        from .hub.lab import open_lab
 
         open_lab(args.root, args.port, not args.no_browser, args.jupyter_args)
     return 0

@@ -13,12 +13,18 @@ from .. import UserError
 
 # The course this checkout holds: nbgrader_config.py, solutions/, assignments/.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 SOLUTIONS = PROJECT_ROOT / "solutions"
 ASSIGNMENTS = PROJECT_ROOT / "assignments"
 CONFIG_FILE = PROJECT_ROOT / "nbgrader_config.py"
 LAB_MARKER = "# Written by `autograder lab`"  # earlier versions wrote such a file into a course folder
 CAUSE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Problem|Unavailable|Interrupt): .*)$")
+# The course the instructors' commands work on by default: `autograder hub` sets it in their servers.
+COURSE_VARIABLE = "AUTOGRADER_COURSE"
+
+
+def default_course():
+    """The course folder of ``$AUTOGRADER_COURSE``, else this checkout."""
+    return Path(os.environ.get(COURSE_VARIABLE) or PROJECT_ROOT)
 
 
 def worksheet_ids(solutions=SOLUTIONS):
@@ -66,7 +72,7 @@ def course_settings(root, db_url=None):
 
 
 def _layout(path):
-    from ..course_config import load
+    from ..run.course_config import load
 
     return dict(load(path).get("CourseDirectory", {})) if path and Path(path).is_file() else {}
 
@@ -77,7 +83,7 @@ def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
     so that a course file needs only what it changes (a late penalty, a time limit)."""
     from traitlets.config import Config
 
-    from ..course_config import load
+    from ..run.course_config import load
 
     own = own_configuration(course or root)
     if not (own or CONFIG_FILE.is_file()):

@@ -1,0 +1,1 @@
+"""What people read: feedback pages and published worksheets, made inert and readable offline."""

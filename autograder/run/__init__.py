@@ -1,0 +1,1 @@
+"""The grading engine that `autograder check` shares with the grader: one run's record and steps, the jail, safe files."""
