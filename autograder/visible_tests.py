@@ -77,6 +77,7 @@ def check_config(path, sandbox="auto", verbose=False):
     config = course_config.for_notebook(path)
     config.SandboxedExecute.sandbox = sandbox  # a laptop without bubblewrap still gets its feedback
     config.SandboxedExecute.show_kernel_output = verbose
+    config.SandboxedExecute.nbgrader_execution = "validate"
     return config
 
 

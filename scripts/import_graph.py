@@ -149,9 +149,9 @@ def drawing():
     found, graph = modules(), arrows()
     lines = {m: len(p.read_text().splitlines()) for m, p in found.items()}
     per_floor = defaultdict(int)
-    for m, n in lines.items():
+    for m in found:
         if m not in IGNORED:
-            per_floor[floor(m)] += n
+            per_floor[floor(m)] += 1
     folders = defaultdict(int)
     for m, p in found.items():
         folders[p.parent.relative_to(ROOT).as_posix()] += lines[m]
@@ -159,12 +159,12 @@ def drawing():
     pairs = sorted({(floor(a), floor(b)) for a, bs in graph.items() for b in bs if floor(a) != floor(b)})
     out = ["```mermaid", "flowchart BT"]
     for i, (name, what) in enumerate(FLOORS):
-        out.append(f'    f{i}["{name.replace("autograder.", "")}<br/>{what}<br/>{per_floor[i]} lines"]')
+        out.append(f'    f{i}["{name.replace("autograder.", "")}<br/>{what}<br/>{per_floor[i]} module{"s" if per_floor[i] != 1 else ""}"]')
     out += [f"    f{a} --> f{b}" for a, b in pairs]
     out.append("```")
     total = sum(lines[m] for m in found if m not in IGNORED)
     out.append("")
-    out.append(f"{len(found) - len(IGNORED)} modules, {total:,} lines, "
+    out.append(f"{len(found) - len(IGNORED)} modules, "
                f"{sum(len(v) for v in graph.values())} import arrows, {len(circles(graph))} circles; "
                f"the longest chain of imports is {depth(graph)} modules; the largest folder, `{largest}/`, "
                f"holds {folders[largest] / total:.0%} of the lines. An arrow points from a floor to one it imports "

@@ -46,8 +46,9 @@ def add_grader_verbs(verbs):
                             "else the project)")
     grade.add_argument("--solutions", type=Path,
                        help="source notebooks with the hidden tests (default: the course's)")
-    grade.add_argument("--timeout", type=float, default=3600,
-                       help="seconds the grading process may take, the reference run's included (default: 3600)")
+    grade.add_argument("--timeout", type=float,
+                       help="seconds each grading process may take, the host's reference run's and then the "
+                            "submission's (GradingRun.timeout; default: the course's, 3600)")
 
     grade_all = verbs.add_parser("grade-all", help="instructor: grade submitted/<student>/<id>/ into the gradebook")
     grade_all.add_argument("--root", type=Path, default=default_course(),
@@ -58,8 +59,9 @@ def add_grader_verbs(verbs):
                            help="grade on a running Dask cluster instead of local workers")
     grade_all.add_argument("--gpu", action="store_true",
                            help="send submissions only to workers started with --resources GPU=1")
-    grade_all.add_argument("--timeout", type=float, default=3600,
-                           help="seconds one submission may take, queueing excluded (default: 3600)")
+    grade_all.add_argument("--timeout", type=float,
+                           help="seconds each grading process may take, a submission's or a host's reference run, "
+                                "queueing excluded (GradingRun.timeout; default: the course's, 3600)")
     grade_all.add_argument("--db-url", help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
     grade_all.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     grade_all.add_argument("--no-sandbox", action="store_true", help="grade without the bubblewrap jail (unsafe)")

@@ -97,6 +97,12 @@ def nbgrader_config(root=PROJECT_ROOT, course=None, **course_directory):
     return config
 
 
+def course_of(solutions):
+    """The configuration of the course whose source notebooks are in ``solutions`` (its hidden-test markers,
+    its limits): every tool that reads a solution reads it as that course's nbgrader would."""
+    return nbgrader_config(course=Path(solutions).resolve().parent)
+
+
 def source_folder(config):
     """The folder of the course's source notebooks (its solutions), as ``config`` places it."""
     return Path(config.CourseDirectory.root, config.CourseDirectory.source_directory)

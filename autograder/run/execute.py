@@ -77,6 +77,11 @@ class SandboxedExecute(Execute):
     export_timeout = Integer(300, help="Seconds the grader's exports after a test cell may take.").tag(config=True)
     run_hidden_tests = Bool(False, help="Send hidden-test regions to the kernel (never when grading: the grader runs them).").tag(config=True)
     show_kernel_output = Bool(False, help="Let the kernel process print its own log lines to the terminal.").tag(config=True)
+    # nbgrader documents NBGRADER_EXECUTION for notebooks that behave differently when graded; its own
+    # Execute sets it in nbgrader's process, which a jailed kernel's environment leaves out.
+    nbgrader_execution = Unicode("autograde", help="NBGRADER_EXECUTION in the kernel, as nbgrader sets it: "
+                                                   "'autograde' when grading, 'validate' for `autograder check` and "
+                                                   "Validate.").tag(config=True)
     kernel_env = Dict(Unicode(), help="Environment variables of the kernel (on top of the jail's own minimal "
                                       "environment).").tag(config=True)
     max_copy_bytes = Integer(safe_files.MAX_TOTAL_BYTES, help="Bytes of the submission's folder copied for the "
@@ -118,13 +123,16 @@ class SandboxedExecute(Execute):
             hidden=kit.grader_only_paths(),
             # PYTHONSAFEPATH: `python -m ipykernel_launcher` does not look in the working copy first, where
             # a student's ipykernel_launcher.py would stop the kernel from starting (a fault of the host's).
-            env={**self.kernel_env, "PYTHONPATH": str(student_package), "AUTOGRADER_DATA_DIR": str(data_dir()),
+            env={**self._kernel_env(), "PYTHONPATH": str(student_package), "AUTOGRADER_DATA_DIR": str(data_dir()),
                  "PYTHONSAFEPATH": "1",
                  "JPY_PARENT_PID": "1"},  # ipykernel would take PID 1 (bubblewrap's reaper) for a dead parent
             limits=Limits(memory_bytes=self.memory_limit, max_processes=self.max_processes,
                           max_file_bytes=self.max_file_bytes, disk_bytes=self.disk_quota,
                           cpu_cores=cpu_cores(self.cpu_share)),
         )
+
+    def _kernel_env(self):
+        return {**self.kernel_env, "NBGRADER_EXECUTION": self.nbgrader_execution}
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
@@ -133,7 +141,7 @@ class SandboxedExecute(Execute):
         km.use_socket_dir(self._folders.kernel)  # in the jail folder, under its one disk quota
         km.sandbox = self._sandbox
         km.show_output = self.show_kernel_output
-        km.extra_env = dict(self.kernel_env)
+        km.extra_env = self._kernel_env()
         return km
 
     # --- the run ------------------------------------------------------------
@@ -194,9 +202,10 @@ class SandboxedExecute(Execute):
             return cell, resources
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            self._fault(f"the notebook used up its {self.notebook_timeout} s time budget", index)
+            self._fault(f"the notebook used up its {self.notebook_timeout} s time budget", index, "notebook")
             return cell, resources
         self.timeout_func = lambda _cell: max(1, int(min(self.timeout or remaining, remaining)))
+        cell_budget = "cell" if self.timeout and self.timeout <= remaining else "notebook"  # the one that applies
         source = cell.source
         if not self.run_hidden_tests and is_grade(cell):  # hidden regions live in the restored test cells
             cell.source = self._markers.visible(source)
@@ -217,7 +226,8 @@ class SandboxedExecute(Execute):
             return cell, resources
         if (timed_out or self._timed_out(cell)) and not self._responsive():
             self._kill_kernel()
-            self._fault(f"cell {index + 1} ran past its time limit and did not stop when interrupted", index)
+            self._fault(f"cell {index + 1} ran past its time limit and did not stop when interrupted", index,
+                        cell_budget)
             return cell, resources
         if watchdog.tripped:
             self._fault(self._death_reason(watchdog), index)
@@ -230,8 +240,8 @@ class SandboxedExecute(Execute):
 
     # --- helpers ------------------------------------------------------------
 
-    def _fault(self, reason, index):
-        self._record.set_fault(STUDENT, reason, None if index is None else index + 1)
+    def _fault(self, reason, index, budget=None):
+        self._record.set_fault(STUDENT, reason, None if index is None else index + 1, budget)
 
     def _link_broken(self, index):
         """Whether the kernel sent a frame over the cap, which broke its link to the grader: later
@@ -279,7 +289,7 @@ class SandboxedExecute(Execute):
                                               + (" (the notebook's time budget)" if wait < self.export_timeout else ""))
             if not self._responsive():
                 self._kill_kernel()
-                self._fault(f"the grader's collection after cell {index + 1} did not finish", index)
+                self._fault(f"the grader's collection after cell {index + 1} did not finish", index, "export")
             return
         content = reply["content"]
         if content.get("status") != "ok":

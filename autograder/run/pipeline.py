@@ -6,7 +6,7 @@ restores locked and hidden cells and their metadata from the gradebook; the
 second (`AUTOGRADE`) is `GradingRun`, then nbgrader's gradebook steps:
 
 1. GradingRun, which runs the execution steps (`EXECUTION`, the setting
-   `GradingRun.steps` in nbgrader_config.py) with `grading_run.run_steps`:
+   `GradingRun.steps` in nbgrader_config.py) with `record.run_steps`:
    PlanHiddenTests   - what each hidden test needs from the kernel (grader only)
    SandboxedExecute  - the notebook runs in the jailed kernel, faults recorded
    ScoreHiddenTests  - hidden tests decided in a fresh, jailed scoring process (grader only)
@@ -20,15 +20,26 @@ execution steps in a child process (`GradingRun.local_runner`): its heap is
 bounded, and a failure it did not foresee is settled by evidence about the
 host (`worker.settle`). `grade-all` runs the same Autograde pass once per
 submission in the coordinating process, where `GradingRun`'s runner sends
-the execution steps to a Dask worker and waits for the executed notebook. `autograder check` and
-JupyterLab's Validate run the execution steps a student's laptop can run
-(`check_steps`): hidden tests out first, no grader-only step.
+the execution steps to a Dask worker and waits for the executed notebook.
+A host's reference run is the same payload in the same child process.
+`autograder check` and JupyterLab's Validate run the execution steps a
+student's laptop can run (`check_steps`): hidden tests out first, no
+grader-only step. Otter's clean process runs the hidden-test steps around
+the student's live objects (`launch.check_in_clean_process`). All of them
+call `record.run_steps`.
 """
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Any, Float, Integer, List, Type
 
-from .record import HOST, CourseProblem, HostFault, Record, Unprocessable
+from .record import (
+    HOST,
+    CourseProblem,
+    HostFault,
+    Record,
+    RecordVersionError,
+    Unprocessable,
+)
 
 SANITIZE = [
     "nbgrader.preprocessors.ClearOutput",
@@ -93,7 +104,10 @@ class GradingRun(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         try:
             nb, resources = self._run(nb, resources)
-            fault = Record.from_metadata(nb.metadata.get("autograder")).fault
+            try:
+                fault = Record.from_metadata(nb.metadata.get("autograder")).fault
+            except RecordVersionError as e:  # a grading host that runs another version of the grader
+                raise HostFault(f"{e}: the grading host runs another version of autograder") from None
             if fault is not None and fault.owner == HOST:  # a runner that left it unsettled
                 raise HostFault(fault.reason)
         except HostFault as e:

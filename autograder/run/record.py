@@ -1,10 +1,12 @@
 """What one grading run is: its record, the one function that runs its steps, and its report.
 
 `autograder check`, JupyterLab's Validate, `autograder grade`, grade-all's
-Dask workers and otter's clean process all run a notebook the same way: the
+Dask workers and a host's reference run all run a notebook the same way: the
 steps named in the course's configuration (`GradingRun.steps`, set in
 nbgrader_config.py from `autograder/run/pipeline.py`), built with that whole
-configuration and run by `run_steps`. nbgrader keeps what it does: its
+configuration and run by `run_steps`, in a grading process of their own
+(`check`'s is the student's). Otter's clean process runs the hidden-test
+steps with `run_steps` too, around the student's live objects. nbgrader keeps what it does: its
 Autograde converter runs the sanitize pass, then `pipeline.GradingRun` as one
 step, then the gradebook steps.
 
@@ -12,7 +14,9 @@ The steps talk through one typed `Record`, kept in ``resources["autograder"]``
 and, at the end, in the notebook's metadata: the jail, the plans of the
 hidden tests, what the kernel exported, the verdicts, the fault and whose it
 is, flags for the instructor, and the host. A misspelt field is an
-AttributeError, not a silent miss.
+AttributeError, not a silent miss. The record crosses from the grading
+process to its caller as that metadata, versioned (`RECORD_VERSION`), and is
+read back whole by `Record.from_metadata`.
 
 Every fault has an owner. The student's (their kernel died, their file was
 refused, their cell ran out of time) still gives a score. The host's (the
@@ -31,7 +35,10 @@ from pathlib import Path
 
 from traitlets.utils.importstring import import_item
 
-STUDENT, HOST = "student", "host"
+STUDENT, HOST = "student", "host"  # whose fault
+# The layout of ``metadata.autograder``, the record as it crosses from the grading process to its caller (and
+# stays in the graded notebook). Release 0.2 wrote the same layout without a version.
+RECORD_VERSION = 1
 
 
 class HostFault(RuntimeError):
@@ -41,6 +48,10 @@ class HostFault(RuntimeError):
 class CourseProblem(RuntimeError):
     """The course's own material (its hand-drawn digits) keeps the reference short of full marks on a sound
     host: no score is saved, the host goes on grading other worksheets, and the message says what to change."""
+
+
+class RecordVersionError(ValueError):
+    """A graded notebook's record written by another version of the grader, whose layout this one cannot read."""
 
 
 class Unprocessable(RuntimeError):
@@ -53,6 +64,7 @@ class Fault:
     owner: str  # STUDENT or HOST
     reason: str
     cell: int | None = None  # 1-based index of the cell where the run stopped
+    budget: str | None = None  # the time budget that ran out, if one did: "cell", "notebook" or "export"
 
 
 @dataclass
@@ -167,14 +179,15 @@ class Record:
             raise TypeError(f"resources['autograder'] holds a {type(record).__name__}, not a grading Record")
         return record
 
-    def set_fault(self, owner, reason, cell=None):
+    def set_fault(self, owner, reason, cell=None, budget=None):
         """Keep the first fault: later ones are its consequences."""
         if self.fault is None:
-            self.fault = Fault(owner, reason, cell)
+            self.fault = Fault(owner, reason, cell, budget)
 
     def to_metadata(self):
         """What the graded notebook keeps (JSON), under ``metadata.autograder``."""
         return {
+            "version": RECORD_VERSION,
             "execution": {"sandbox": self.jail, "fault": asdict(self.fault) if self.fault else None,
                           "seconds": round(self.seconds, 1), "budget_seconds": self.budget_seconds,
                           "kernel_start_seconds": self.kernel_start_seconds,
@@ -188,8 +201,12 @@ class Record:
 
     @classmethod
     def from_metadata(cls, metadata):
-        """The parts of a record a graded notebook kept (fault, flags, host, times)."""
+        """The parts of a record a graded notebook kept (fault, verdicts, flags, host, times): the inverse of
+        `to_metadata`. Raises `RecordVersionError` for a layout of another version."""
         metadata = metadata or {}
+        if metadata.get("version", RECORD_VERSION) != RECORD_VERSION:
+            raise RecordVersionError(f"the graded notebook's record is of version {metadata.get('version')!r}; "
+                                     f"this grader reads version {RECORD_VERSION}")
         execution = metadata.get("execution") or {}
         fault = execution.get("fault")
         return cls(jail=execution.get("sandbox") or {"kind": "none"},
@@ -322,6 +339,7 @@ def report(nb, scores=None):
         "cells": cells,
         "fault": record.fault.reason if record.fault else None,
         "fault_owner": record.fault.owner if record.fault else None,
+        "fault_budget": record.fault.budget if record.fault else None,
         "flags": record.flags,
         "notes": record.notes,
         "sandbox": record.jail.get("kind", "none"),

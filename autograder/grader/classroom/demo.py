@@ -15,7 +15,14 @@ from pathlib import Path
 
 import nbformat
 
-from ..course import ASSIGNMENTS, SOLUTIONS, course_settings, release, worksheet_ids
+from ..course import (
+    ASSIGNMENTS,
+    SOLUTIONS,
+    course_of,
+    course_settings,
+    release,
+    worksheet_ids,
+)
 
 # One common mistake per worksheet, as an edit of the solution source, and the
 # test cells that lose their points because of it (all of them, and no others).
@@ -55,11 +62,12 @@ COMMON_MISTAKES = {
 }
 
 
-def student_copy(nb):
-    """A solution notebook as a student would hand it in: no hidden tests."""
+def student_copy(nb, solutions=SOLUTIONS):
+    """A solution notebook as a student would hand it in: no hidden tests (the markers of the course whose
+    solutions are in ``solutions``)."""
     from nbgrader.preprocessors import ClearHiddenTests
 
-    nb, _ = ClearHiddenTests().preprocess(copy.deepcopy(nb), {})  # it edits cells in place
+    nb, _ = ClearHiddenTests(config=course_of(solutions)).preprocess(copy.deepcopy(nb), {})  # edits cells in place
     return nb
 
 

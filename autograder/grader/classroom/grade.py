@@ -19,6 +19,7 @@ either: `UnprocessableError`, exit status 4.
 import contextlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,8 @@ from ..course import (
     prepared_gradebook,
 )
 from ..hidden_tests.launch import course_secret
-from .reference import apply, check_here
+from .reference import check_here
+from .time_limits import checked, with_host_budgets, with_run_limit
 from .worker import Payload, execute, executed_notebook, host_problem, settle
 
 STUDENT = "student"
@@ -64,7 +66,7 @@ class LocalRunner:
 
     def run(self, nb, resources):
         payload = Payload.of(nb, resources, self.config, self.timeout)
-        answer = settle(execute(payload), lambda: check_here(self.config, payload.assignment, self.timeout, fresh=True))
+        answer = settle(execute(payload), lambda: check_here(self.config, payload.assignment, fresh=True))
         return executed_notebook(answer), resources
 
 
@@ -116,10 +118,12 @@ def gradebook_scores(config, assignment_id, student):
 
 
 @contextlib.contextmanager
-def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=None, verbose=False):
+def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=None, verbose=False, timeout=None,
+                     say=None):
     """``(root, settings)``: a course in a temporary folder, grading ``solutions`` as the course does.
 
-    Raises before anything runs when this host cannot grade at all (no jail, no data).
+    Raises before anything runs when this host cannot grade at all (no jail, no data); ``say`` (else stderr) is
+    told when the course's time limits do not fit together (``timeout``: `GradingRun.timeout`, else the course's).
     """
     solutions = Path(solutions).resolve()
     check_ids([assignment_id], solutions)
@@ -130,6 +134,8 @@ def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=No
                                    release_directory="release")
         if config is not None:
             settings.merge(config)
+        settings = with_run_limit(settings, timeout)
+        checked(settings, say or (lambda line: print(line, file=sys.stderr)))
         settings.PlanHiddenTests.secret = course_secret(solutions.parent)  # the course's, so a regrade agrees
         settings.SandboxedExecute.show_kernel_output = verbose
         if not sandbox:
@@ -142,29 +148,31 @@ def throwaway_course(assignment_id, solutions=SOLUTIONS, sandbox=True, config=No
         yield root, settings
 
 
-def reference_verdict(assignment_id, solutions=SOLUTIONS, timeout=3600, **options):
+def reference_verdict(assignment_id, solutions=SOLUTIONS, timeout=None, **options):
     """This host's verdict on ``assignment_id``'s reference solution (cached per host and version)."""
-    with throwaway_course(assignment_id, solutions, **options) as (_, settings):
-        return check_here(settings, assignment_id, timeout)
+    with throwaway_course(assignment_id, solutions, timeout=timeout, **options) as (_, settings):
+        return check_here(settings, assignment_id)
 
 
 def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTIONS, sandbox=True, config=None,
-                     verbose=False, timeout=3600, say=None):
+                     verbose=False, timeout=None, say=None):
     """Grade ``notebook`` like nbgrader autograde; return the report dict.
 
     ``keep``, a folder, receives the autograded notebook; ``solutions`` holds
     the source notebooks, hidden tests included; ``sandbox`` False grades
     without the jail (the report says so); ``config`` adds nbgrader settings;
+    ``timeout`` sets `GradingRun.timeout`, the limit of each grading process
+    (the reference's, then the submission's; the course's own by default);
     ``say`` is told of a long wait (the host's first reference run).
     """
     notebook = Path(notebook)
     nb, notes = read_notebook(notebook, with_notes=True)
     assignment_id = assignment_id or guess_assignment(notebook, solutions)
     started = time.perf_counter()
-    with throwaway_course(assignment_id, solutions, sandbox, config, verbose) as (root, settings):
+    with throwaway_course(assignment_id, solutions, sandbox, config, verbose, timeout, say) as (root, settings):
         notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
         try:
-            verdict = check_here(settings, assignment_id, timeout, say=say)
+            verdict = check_here(settings, assignment_id, say=say)
         except CourseProblem as e:
             raise UserError(f"{assignment_id} cannot be graded with the course's drawings: {e}; no score was saved.")
         if not verdict.ok:
@@ -172,8 +180,8 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
                 raise UserError(f"{assignment_id} cannot be graded with the course's drawings: {verdict.problem}; "
                                 "no score was saved.")
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
-        apply(settings, verdict)
-        run = GradingRun(config=settings, runner=LocalRunner(settings, timeout))
+        settings = with_host_budgets(settings, verdict)
+        run = GradingRun(config=settings)
         result = autograde_one(settings, assignment_id, STUDENT, [run, *GRADEBOOK], verbose)
         if run.host_fault:
             raise HostFaultError(f"the grading host failed: {run.host_fault}; no score was saved.")

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -59,7 +59,8 @@ from ..course import (
     source_folder,
 )
 from ..hidden_tests.launch import course_secret
-from .reference import Verdict, apply, reference, reference_payload
+from .reference import Verdict, reference, reference_payload
+from .time_limits import checked, with_host_budgets, with_run_limit
 from .worker import Answer, Payload, execute, executed_notebook, settle
 
 STATE_FILE = "grade-all.json"
@@ -185,7 +186,7 @@ class Dispatcher:
 
     def _grade(self, payload):
         host = self._take_host(payload.assignment)
-        apply(payload.config, host.verdicts[payload.assignment])
+        payload = replace(payload, config=with_host_budgets(payload.config, host.verdicts[payload.assignment]))
         try:
             answer = settle(self._on(host, execute, payload, "grade"), lambda: self._recheck(host, payload.assignment))
         finally:
@@ -511,12 +512,14 @@ def _current_scores(api, outcomes, by_key):
 
 # --- the whole run -------------------------------------------------------------------------
 
-def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=3600, force=False, sandbox=True,
+def grade_all(root, workers=2, scheduler=None, gpu=False, timeout=None, force=False, sandbox=True,
               verbose=False, progress=True, dashboard=False, progress_file=None, **course_directory):
     """Grade every submission under ``root/submitted``; return the per-submission outcomes.
 
     ``course_directory`` holds nbgrader CourseDirectory settings (see
     `course.course_settings`), the gradebook's ``db_url`` among them;
+    ``timeout`` sets `GradingRun.timeout`, the limit of each grading process
+    (a submission's, or a host's reference run; the course's own by default);
     ``progress_file`` also receives the progress as JSON (Formgrader's page reads it).
     """
     # Absolute: nbgrader's converter changes the working folder while another submission's pass runs (red team:
@@ -559,6 +562,8 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
         config.SandboxedExecute.sandbox = "none"
     config.SandboxedExecute.show_kernel_output = verbose
     config.PlanHiddenTests.secret = course_secret(root)  # the workers cannot read the course folder
+    config = with_run_limit(config, timeout)
+    limits = checked(config, lambda line: print(line, file=sys.stderr))
     known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
     if sandbox and not scheduler and "cannot start the jail" in (problem := host_problem(config)):
@@ -608,7 +613,7 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
             lock = threading.Lock()
             if pending:
                 tell.start()
-            dispatcher = Dispatcher(client, config, timeout, gpu, lock, tell.write) if pending else None
+            dispatcher = Dispatcher(client, config, limits.run, gpu, lock, tell.write) if pending else None
 
             def grade_one(sub):
                 with lock:

@@ -27,7 +27,8 @@ from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ...run import kit
-from .worker import Payload, execute, pack
+from ...run.pipeline import GradingRun
+from .worker import Payload, execute
 
 REFERENCE_STUDENT = "reference"
 
@@ -70,7 +71,11 @@ class Verdict:
 
 
 def reference_notebook(config, assignment_id):
-    """``(notebook, folder of its files)``: the solution as a student would hand it in, sanitized by nbgrader's steps."""
+    """``(notebook, folder of its files)``: the solution as a student would hand it in, sanitized by nbgrader's steps.
+
+    nbgrader's Autograde converter runs this pass over a student's notebook; the reference is no student of the
+    gradebook, so the course's own sanitize steps run here, in the coordinating process that holds the gradebook
+    (OverwriteCells reads it). It is not a grading run: the run is `worker.execute`'s, by `run_steps`."""
     import nbformat
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import ClearHiddenTests
@@ -88,9 +93,9 @@ def reference_notebook(config, assignment_id):
     return nb, folder
 
 
-def reference_payload(config, assignment_id, timeout):
-    """The payload of the reference run: run with the course's whole budget (there is none yet)."""
-    import nbformat
+def reference_payload(config, assignment_id, timeout=None):
+    """The payload of the reference run: run with the course's whole budget (there is none yet), within
+    `GradingRun.timeout` like any grading process (``timeout``, where given, in its place)."""
 
     from ...run.record import CourseProblem
     from ..hidden_tests.drawings import drawing_problems, reads_course_drawings
@@ -103,12 +108,11 @@ def reference_payload(config, assignment_id, timeout):
         raise CourseProblem(f"the course's drawings cannot all be read: {'; '.join(problems[:5])}"
                             + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
                             + "; fix or remove them (`autograder drawings check DIR` checks a set)")
-    plain = json.loads(json.dumps(config, default=str))
-    plain.setdefault("PlanHiddenTests", {})["reference_run"] = True  # floor plus margin; each drawing's reading
-    return Payload(assignment=assignment_id,
-                   nbgrader={"student": REFERENCE_STUDENT, "assignment": assignment_id, "notebook": assignment_id},
-                   notebook=nbformat.writes(nb), files=pack(folder, skip={f"{assignment_id}.ipynb"}),
-                   config=plain, timeout=timeout, drawings=pack(drawings) if drawings else b"")
+    marked = _config(copy.deepcopy(config))
+    marked.PlanHiddenTests.reference_run = True  # floor plus margin; each drawing's reading
+    resources = {"metadata": {"path": str(folder)},
+                 "nbgrader": {"student": REFERENCE_STUDENT, "assignment": assignment_id, "notebook": assignment_id}}
+    return Payload.of(nb, resources, marked, timeout or GradingRun(config=marked).timeout)
 
 
 def budget(config, seconds, section="SandboxedExecute", setting="notebook_timeout", default=1800):
@@ -117,18 +121,6 @@ def budget(config, seconds, section="SandboxedExecute", setting="notebook_timeou
     settings = ReferenceRun(config=_config(config))
     ceiling = float(config.get(section, {}).get(setting, default))
     return round(min(ceiling, settings.budget_factor * seconds + settings.startup_allowance), 1)
-
-
-def apply(config, verdict):
-    """``config`` (a Config or its plain dict) with the host's budgets from its reference ``verdict``."""
-    execute = config.setdefault("Execute", {}) if isinstance(config, dict) else config.Execute
-    sandbox = config.setdefault("SandboxedExecute", {}) if isinstance(config, dict) else config.SandboxedExecute
-    scoring = config.setdefault("ScoreHiddenTests", {}) if isinstance(config, dict) else config.ScoreHiddenTests
-    sandbox["notebook_timeout"] = int(verdict.budget)
-    execute["timeout"] = int(min(execute.get("timeout") or verdict.budget, verdict.budget))
-    if verdict.scoring_budget:
-        scoring["timeout"] = int(verdict.scoring_budget)
-    return config
 
 
 def _config(plain):
@@ -238,7 +230,7 @@ def reference(payload, fresh=False, say=None):
     return asdict(verdict)
 
 
-def check_here(config, assignment_id, timeout, fresh=False, say=None):
+def check_here(config, assignment_id, fresh=False, say=None):
     """This host's verdict on ``assignment_id`` (for `autograder grade`)."""
-    return Verdict(**reference(reference_payload(config, assignment_id, timeout), fresh=fresh, say=say))
+    return Verdict(**reference(reference_payload(config, assignment_id), fresh=fresh, say=say))
 

@@ -180,7 +180,10 @@ def execute(payload):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            answer.host_fault = f"grading took over {payload.timeout:g} s on {answer.host} and was stopped"
+            # The notebook's and the scoring's budgets end inside this limit (`time_limits`): what ran out is the
+            # process's own limit, on time none of them covers; the host then checks itself (`settle`).
+            answer.host_fault = (f"grading took over {payload.timeout:g} s on {answer.host} and was stopped (the "
+                                 "limit of the whole grading process, GradingRun.timeout)")
             return answer
         finally:
             ControlGroups.remove_leftovers(groups)
@@ -271,9 +274,7 @@ def executed_notebook(answer):
         raise HostFault(answer.host_fault)
     if answer.notebook is None:
         raise HostFault(answer.error or "the grading host returned nothing")
-    nb = nbformat.reads(answer.notebook, as_version=4)
-    nb.metadata.setdefault("autograder", {})["host"] = answer.host
-    return nb
+    return nbformat.reads(answer.notebook, as_version=4)
 
 
 

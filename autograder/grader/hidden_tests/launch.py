@@ -31,7 +31,7 @@ from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
 from ...run.hidden_regions import Markers
 from ...run.jail import cpu_cores
-from ...run.record import HOST, Collection, HostFault, Plan, Record, Verdict
+from ...run.record import HOST, Collection, Export, HostFault, Plan, Record, Verdict
 from .kinds import HIDDEN_FAILED, ScoringTooSlow
 from .scorer import SCORER_START, export_code, plan
 
@@ -314,28 +314,58 @@ def scoring_env():
             "PYTHONHASHSEED": "0"}
 
 
-def check_in_clean_process(block, namespace, where="the hidden test", timeout=900, secret=None):
+class CollectFromNamespace(NbGraderPreprocessor):
+    """In place of the kernel, for otter: what each test cell's hidden checks need, exported from the live
+    ``resources["namespace"]`` (the student's own process), then copied where the scoring process reads it."""
+
+    def preprocess(self, nb, resources):
+        from ...run.exports import collect
+        from ...run.safe_files import copy_tree
+
+        record = Record.of(resources)
+        for grade_id, collection in record.collections.items():
+            written = Path(collection.written)
+            collect(resources["namespace"], written.parent / "request.json")
+            copied = copy_tree(written, collection.kept)
+            refused = [f"the grader refused {name[:200]}: {reason}" for name, reason in copied.refused]
+            record.exports[grade_id] = Export(not refused, refused[0] if refused else "")
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        return cell, resources
+
+
+def check_in_clean_process(block, namespace, name="cell", timeout=900, secret=None, config=None):
     """For graders that run tests in the student's process (otter): the same hidden checks, decided outside it.
 
-    The objects named by ``block`` are exported from ``namespace`` in this
-    process (models saved, functions called on inputs chosen here), then a
-    fresh, jailed scoring process loads the exports and decides. Returns the
-    failure messages (empty when every check passed). Only the decision is
-    protected: this process is the student's, so it could change what it
-    exports, or this function; see the README's section on otter.
+    One grading run of a one-cell notebook holding ``block`` (test cell ``name``), by `run_steps`
+    like every other: `PlanHiddenTests`, then `CollectFromNamespace` (the
+    objects named by ``block`` exported from ``namespace`` in this process:
+    models saved, functions called on inputs chosen here), then
+    `ScoreHiddenTests` (a fresh, jailed scoring process loads the exports and
+    decides). Returns the failure messages (empty when every check passed).
+    Only the decision is protected: this process is the student's, so it
+    could change what it exports, or this function; see the README's section
+    on otter.
     """
-    from ...run.exports import collect
-    from ...run.safe_files import copy_tree
+    from nbformat.v4 import new_code_cell, new_notebook
+    from traitlets.config import Config
 
-    with tempfile.TemporaryDirectory(prefix="autograder-exchange-") as tmp:
-        written, kept = Path(tmp) / "written" / "00", Path(tmp) / "kept" / "00"
-        secret = secret or os.environ.get("AUTOGRADER_SECRET")
-        key = hashlib.sha256(f"{secret}/{where}".encode()).digest() if secret else os.urandom(32)
-        seed = int.from_bytes(key[:8], "big")
-        plan(block, seed, written, write=True, where=where)
-        collect(namespace, written / "request.json")
-        copy_tree(written, kept)
-        plans = {"cell": {"block": block, "seed": seed, "folder": str(kept), "where": where}}
-        verdicts, _ = score_in_fresh_process(plans, kept.parent, timeout=timeout, jail="auto")
-        return verdicts["cell"]["failures"]
+    from ...run.record import build_steps, run_steps
 
+    config = Config(config or {})
+    markers = Markers.from_config(config)
+    # The course's secret where the grading machine has it, else one for this run alone (otter has no course
+    # folder to keep one in, and this process is the student's).
+    config.PlanHiddenTests.secret = secret or os.environ.get("AUTOGRADER_SECRET") or secrets.token_hex(32)
+    config.ScoreHiddenTests.timeout = int(timeout)
+    config.SandboxedExecute.sandbox = config.SandboxedExecute.get("sandbox", "auto")
+    cell = new_code_cell(f"### {markers.begin}\n{block}\n### {markers.end}", metadata={"nbgrader": {
+        "grade": True, "locked": True, "solution": False, "grade_id": name, "points": 1}})
+    resources = {"namespace": namespace, "nbgrader": {"assignment": name, "student": "", "notebook": name}}
+    steps = build_steps([PlanHiddenTests, CollectFromNamespace, ScoreHiddenTests], config=config)
+    nb, resources = run_steps(new_notebook(cells=[cell]), resources, steps)
+    record = resources["autograder"]
+    if record.fault is not None:
+        raise HostFault(record.fault.reason)
+    return record.verdicts[name].failures

@@ -66,7 +66,7 @@ def drawing_worksheets(solutions):
                   if p.stem == p.parent.name and reads_course_drawings(p))
 
 
-def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeout=3600, say=print):
+def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeout=None, say=print):
     """The `Reading` of each worksheet's reference on the drawings in ``folder``; writes the contact sheet."""
     from ..classroom.grade import HostFaultError, throwaway_course
     from ..classroom.reference import check_here
@@ -99,8 +99,8 @@ def check_drawings(folder, root, worksheets=(), sheet=None, sandbox=True, timeou
         "grading host would (about a minute each)")
     readings = []
     for worksheet in worksheets:
-        with throwaway_course(worksheet, solutions, sandbox, config) as (_, settings):
-            verdict = check_here(settings, worksheet, timeout, say=lambda line: None)
+        with throwaway_course(worksheet, solutions, sandbox, config, timeout=timeout, say=say) as (_, settings):
+            verdict = check_here(settings, worksheet, say=lambda line: None)
         found = next(iter(verdict.readings.values()), None)
         if found is None:
             raise HostFaultError(f"this host could not grade {worksheet}'s reference solution, so it cannot say how "

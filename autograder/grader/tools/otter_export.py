@@ -33,7 +33,7 @@ from nbgrader.utils import is_grade, is_solution
 
 from ... import UserError
 from ...run.hidden_regions import Markers
-from ..course import PROJECT_ROOT, SOLUTIONS, check_ids
+from ..course import PROJECT_ROOT, SOLUTIONS, check_ids, course_of
 from ..hidden_tests.scorer import PlanError, parse
 
 DEFAULT_OUT = PROJECT_ROOT / "dist" / "otter"
@@ -120,8 +120,7 @@ def hidden_case(question):
 
     Quiet too: exporting calls the student's functions, which may print.
     """
-    where = f"the hidden test of {question.name}"
-    call = f"failures = check_in_clean_process({question.hidden!r}, globals(), where={where!r})"
+    call = f"failures = check_in_clean_process({question.hidden!r}, globals(), name={question.name!r})"
     return "\n".join([_doctest(["from autograder.grader.hidden_tests.launch import check_in_clean_process"]),
                       _doctest([QUIET, f"    {call}"]),
                       _doctest(["failures"]),
@@ -250,7 +249,7 @@ def export_worksheet(assignment_id, out, solutions, wheel):
     source = Path(solutions) / assignment_id
     nb = nbformat.read(source / f"{assignment_id}.ipynb", as_version=4)
     try:
-        found = questions(nb)
+        found = questions(nb, Markers.from_config(course_of(solutions)))
     except PlanError as e:
         raise UserError(f"{assignment_id}: {e}.") from None
     target = Path(out) / assignment_id

@@ -15,7 +15,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 from nbgrader.preprocessors import ClearHiddenTests
 
-from ..course import PROJECT_ROOT, SOLUTIONS, check_ids
+from ..course import PROJECT_ROOT, SOLUTIONS, check_ids, course_of
 from ..pages.offline import DropSolutionMarkers, RenderMath, WrapErrors
 
 DOCS = PROJECT_ROOT / "docs" / "worksheets"
@@ -26,7 +26,7 @@ def executed(assignment_id, solutions=SOLUTIONS, timeout=1800):
     """The solution notebook without hidden tests, run top to bottom in its own folder."""
     folder = Path(solutions) / assignment_id
     nb = nbformat.read(folder / f"{assignment_id}.ipynb", as_version=4)
-    nb, resources = ClearHiddenTests().preprocess(nb, {})
+    nb, resources = ClearHiddenTests(config=course_of(solutions)).preprocess(nb, {})
     # C-level log lines (TensorFlow's) stay in the terminal, as when grading.
     ExecutePreprocessor(timeout=timeout, kernel_name="python3",
                         extra_arguments=["--IPKernelApp.capture_fd_output=False"]
