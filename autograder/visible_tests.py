@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import UserError
 from .run import course_config, pipeline, safe_files
-from .run.record import build_steps, report, run_steps, sections, wrap
+from .run.record import build_steps, cell_lines, report, run_steps, sections
 
 
 def read_notebook(path, with_notes=False):
@@ -109,11 +109,7 @@ def format_check(report):
     lines = [f"Checked {report['notebook']} in {report['seconds']:.0f} s on {report['device']}."]
     if report.get("fault"):
         lines.append(f"  The run stopped early: {report['fault']}.")
-    for cell in report["cells"]:
-        ok = cell["score"] == cell["max_score"]
-        lines.append(f"  {'pass' if ok else 'FAIL'}  {cell['name']:<28} {cell['score']:g}/{cell['max_score']:g}")
-        if not ok and cell["message"]:
-            lines.extend("        " + line for line in wrap(cell["message"], 92).splitlines()[:8])
+    lines += cell_lines(report)
     lines.append(f"Visible tests: {report['score']:g} / {report['max_score']:g} points.")
     lines.append("Hidden tests will also be run at grading (accuracy on held-out data, exact architectures).")
     return "\n".join(lines)

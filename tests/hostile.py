@@ -242,7 +242,7 @@ for folder in site.getsitepackages():
         print("refused:", type(e).__name__)
 """
 
-READ_ENVIRON = f"""
+READ_ENVIRON = """
 # bubblewrap is PID 1 in the jail: its environment was the grader's, course secret included.
 import glob
 for path in ["/proc/1/environ", *glob.glob("/proc/*/environ")]:

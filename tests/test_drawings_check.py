@@ -109,7 +109,7 @@ def test_a_set_the_reference_cannot_read_is_the_courses_problem_said_as_such(dra
     notebook = submit(drawing_course, "sam", student_version(drawing_solution()), assignment="drawn")
     assert run(["grade", str(notebook), "--root", str(drawing_course)]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert f"drawn cannot be graded with the course's drawings: the reference solution reads only" in err
+    assert "drawn cannot be graded with the course's drawings: the reference solution reads only" in err
     assert f"of the course's 50 hand-drawn digits in {drawings} (it must read 0.55: the floor of 0.50" in err
     assert "`autograder drawings check DIR` shows the ones it misreads" in err
     assert "cannot grade drawn" not in err and "Traceback" not in err

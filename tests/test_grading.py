@@ -287,13 +287,13 @@ def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings()
     """Issue 22: when the instructor's drawings were too hard for worksheet 5's reference, the host "cannot grade
     05_cnn"; the drawings, not the host, are the cause, and the message says so, what it needed, and what to do
     (issue 23: the command that shows which drawings, and the floor the set supports)."""
-    from autograder.grader.classroom.reference import Verdict, _drawings_shortfall
+    from autograder.grader.classroom.reference import ReferenceVerdict, _drawings_shortfall
 
     cells = [{"name": "test_layers", "score": 2, "max_score": 2, "message": ""},
              {"name": "test_handdrawn", "score": 0, "max_score": 2, "message": "HiddenTestFailed: below 0.95"}]
     readings = {"test_handdrawn": {"accuracy": 0.769, "floor": 0.9, "required": 0.95, "count": 39, "drawings": []}}
     config = {"PlanHiddenTests": {"drawings": "/srv/course/drawings"}}
-    verdict = Verdict(False, "host-1", "test_handdrawn 0/2", drawings=_drawings_shortfall(cells, readings, config))
+    verdict = ReferenceVerdict(False, "host-1", "test_handdrawn 0/2", drawings=_drawings_shortfall(cells, readings, config))
     assert verdict.problem.startswith(
         "the reference solution reads only 0.769 of the course's 39 hand-drawn digits in /srv/course/drawings (it "
         "must read 0.95: the floor of 0.90 plus a margin for the seed a student trains with); the drawings, not "

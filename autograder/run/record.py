@@ -354,6 +354,18 @@ def report(nb, scores=None):
     }
 
 
+def cell_lines(report):
+    """The report's test cells for a terminal, one line each, a failed one's message wrapped under it: what
+    `autograder check` and `autograder grade` both print."""
+    lines = []
+    for cell in report["cells"]:
+        ok = cell["score"] == cell["max_score"]
+        lines.append(f"  {'pass' if ok else 'FAIL'}  {cell['name']:<28} {cell['score']:g}/{cell['max_score']:g}")
+        if not ok and cell["message"]:
+            lines.extend("        " + line for line in wrap(cell["message"], 92).splitlines()[:8])
+    return lines
+
+
 def terminal_text(text):
     """``text`` with every control or invisible character but newlines and tabs shown as its escape: a
     student's error message must not move the instructor's cursor, clear her screen, retitle her terminal

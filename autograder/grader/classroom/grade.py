@@ -44,7 +44,7 @@ from .reference import check_here
 from .time_limits import checked, with_host_budgets, with_run_limit
 from .worker import Payload, execute, executed_notebook, host_problem, settle
 
-STUDENT = "student"
+STUDENT_ID = "student"  # the one student of the throwaway course
 NO_SANDBOX = ("grading needs bubblewrap (`apt-get install bubblewrap`) to jail the student's code; "
               "pass --no-sandbox to grade without it, with the student's code able to read and write "
               "everything you can.")
@@ -99,7 +99,8 @@ def guess_assignment(path, solutions=SOLUTIONS):
 
 
 def stage(notebook_path, nb, dest):
-    """The submission's folder, copied safely into ``dest``, with the repaired notebook; the refusals."""
+    """The submission's folder, copied safely into ``dest`` (the only copy nbgrader reads), with ``nb``, its
+    notebook as read and repaired; the refusals. `grade` and `grade-all` both stage this way."""
     copied = safe_files.copy_tree(Path(notebook_path).parent, dest,
                                   skip={Path(notebook_path).name, ".ipynb_checkpoints", "__pycache__"})
     for _, stray in safe_files.regular_files(dest):  # other notebooks of the folder are not graded
@@ -170,7 +171,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     assignment_id = assignment_id or guess_assignment(notebook, solutions)
     started = time.perf_counter()
     with throwaway_course(assignment_id, solutions, sandbox, config, verbose, timeout, say) as (root, settings):
-        notes += stage(notebook, nb, root / "submitted" / STUDENT / assignment_id)
+        notes += stage(notebook, nb, root / "submitted" / STUDENT_ID / assignment_id)
         try:
             verdict = check_here(settings, assignment_id, say=say)
         except CourseProblem as e:
@@ -182,7 +183,7 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
             raise HostFaultError(f"this host cannot grade {assignment_id}: {verdict.problem}; no score was saved.")
         settings = with_host_budgets(settings, verdict)
         run = GradingRun(config=settings)
-        result = autograde_one(settings, assignment_id, STUDENT, [run, *GRADEBOOK], verbose)
+        result = autograde_one(settings, assignment_id, STUDENT_ID, [run, *GRADEBOOK], verbose)
         if run.host_fault:
             raise HostFaultError(f"the grading host failed: {run.host_fault}; no score was saved.")
         if run.unprocessable:
@@ -190,9 +191,9 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
                                      "then passed its own check, so no score was saved and the notebook needs a look.")
         if not result.get("success"):
             raise GradingFailed(f"nbgrader could not grade {notebook.name}: {nbgrader_failure(result)}")
-        autograded_path = root / "autograded" / STUDENT / assignment_id / f"{assignment_id}.ipynb"
+        autograded_path = root / "autograded" / STUDENT_ID / assignment_id / f"{assignment_id}.ipynb"
         autograded = nbformat.read(autograded_path, as_version=4)
-        graded = report(autograded, gradebook_scores(settings, assignment_id, STUDENT))
+        graded = report(autograded, gradebook_scores(settings, assignment_id, STUDENT_ID))
         if keep is not None:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(autograded_path, Path(keep) / autograded_path.name)
@@ -204,18 +205,14 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
 
 
 def format_report(report):
-    from ...run.record import terminal_text, wrap
+    from ...run.record import cell_lines, terminal_text
 
     lines = [f"{report['assignment']}: {report['score']:g} / {report['max_score']:g} points "
              f"({report['seconds']:.0f} s on {report['device']}"
              + ("" if report["sandbox"] != "none" else ", NOT sandboxed") + ")"]
     if report.get("fault"):
         lines.append(f"  stopped early: {report['fault']}")
-    for cell in report["cells"]:
-        mark = "pass" if cell["score"] == cell["max_score"] else "FAIL"
-        lines.append(f"  {mark}  {cell['name']:<28} {cell['score']:g}/{cell['max_score']:g}")
-        if cell["message"] and mark == "FAIL":
-            lines.extend("        " + line for line in wrap(cell["message"], 92).splitlines()[:8])
+    lines += cell_lines(report)
     for flag in report.get("flags", []):
         lines.append(f"  flag for the instructor: {flag}")
     for note in report.get("notes", []):

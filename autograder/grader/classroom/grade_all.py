@@ -59,7 +59,7 @@ from ..course import (
     source_folder,
 )
 from ..hidden_tests.launch import course_secret
-from .reference import Verdict, reference, reference_payload
+from .reference import ReferenceVerdict, reference, reference_payload
 from .time_limits import checked, with_host_budgets, with_run_limit
 from .worker import Answer, Payload, execute, executed_notebook, settle
 
@@ -108,8 +108,10 @@ def find_submissions(root, known):
     return found
 
 
-def stage(sub, staging):
-    """Copy ``sub`` safely to ``staging/<student>/<assignment>/``, the only copy nbgrader reads."""
+def stage_submission(sub, staging):
+    """Copy ``sub`` safely to ``staging/<student>/<assignment>/`` (`grade.stage`); its problem, notes and digest."""
+    from .grade import stage
+
     dest = Path(staging) / sub.student / sub.assignment
     name = f"{sub.assignment}.ipynb"
     try:
@@ -117,9 +119,7 @@ def stage(sub, staging):
     except (safe_files.Refused, OSError) as e:
         sub.problem = f"{name} cannot be graded: {e}"
         return
-    copied = safe_files.copy_tree(sub.folder, dest, skip={name, ".ipynb_checkpoints"})
-    nbformat.write(nb, dest / name)
-    sub.notes = repairs + copied.reasons()
+    sub.notes = repairs + stage(sub.folder / name, nb, dest)
     h = hashlib.sha256()
     for relative, path in safe_files.regular_files(dest):
         h.update(str(relative).encode() + b"\0" + path.read_bytes())
@@ -135,7 +135,7 @@ class Host:
     slots: int
     busy: int = 0
     fault: str = ""  # the first host fault seen there: nothing more goes to it
-    verdicts: dict = field(default_factory=dict)  # assignment -> Verdict, or None while it runs
+    verdicts: dict = field(default_factory=dict)  # assignment -> ReferenceVerdict, or None while it runs
 
 
 class Dispatcher:
@@ -207,9 +207,9 @@ class Dispatcher:
                 break
             time.sleep(1)
         if host.name not in present:
-            return Verdict(False, host.name, f"its Dask workers are gone (none came back within {wait} s)")
+            return ReferenceVerdict(False, host.name, f"its Dask workers are gone (none came back within {wait} s)")
         found = self._on(host, reference, self._reference_payload(host, assignment), "recheck", fresh=True)
-        return Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
+        return ReferenceVerdict(**found) if isinstance(found, dict) else ReferenceVerdict(False, host.name, found.host_fault)
 
     def _on(self, host, task, payload, what, **options):
         """``task(payload)`` on a worker of ``host``: its result, or an Answer saying why there is none."""
@@ -262,7 +262,7 @@ class Dispatcher:
                  "(once per host and version; a minute or more the first time)")
         try:
             found = self._on(host, reference, self._reference_payload(host, assignment), "reference")
-            verdict = Verdict(**found) if isinstance(found, dict) else Verdict(False, host.name, found.host_fault)
+            verdict = ReferenceVerdict(**found) if isinstance(found, dict) else ReferenceVerdict(False, host.name, found.host_fault)
         except CourseProblem as e:  # the course's drawings cannot be read: no host could grade with them
             self.say(f"{host.name}: the reference solution of {assignment} cannot run: {e}")
             with self.changed:
@@ -272,7 +272,7 @@ class Dispatcher:
                 self.changed.notify_all()
             return
         except Exception as e:
-            verdict = Verdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
+            verdict = ReferenceVerdict(False, host.name, f"{type(e).__name__}: {str(e)[:300]}")
         self.say(f"{host.name}: the reference solution of {assignment}: " + (
             f"{verdict.score:g}/{verdict.max_score:g}" + (" (this host's cached verdict)" if verdict.cached
                                                           else f" in {verdict.seconds:.0f} s")
@@ -577,7 +577,7 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
     with tempfile.TemporaryDirectory(prefix="autograder-staged-") as staging:
         for sub in submissions:
             if not sub.problem:
-                stage(sub, staging)
+                stage_submission(sub, staging)
             if sub.problem:
                 outcomes[sub.key] = {"status": "malformed", "reason": sub.problem}
                 continue

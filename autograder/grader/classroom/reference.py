@@ -42,7 +42,7 @@ class ReferenceRun(LoggingConfigurable):
 
 
 @dataclass
-class Verdict:
+class ReferenceVerdict:
     ok: bool
     host: str
     reason: str = ""
@@ -136,7 +136,7 @@ def judge(answer, config):
     from ...run.record import Record, report
 
     if answer.host_fault or answer.notebook is None:
-        return Verdict(False, answer.host, answer.host_fault or answer.error or "it returned nothing")
+        return ReferenceVerdict(False, answer.host, answer.host_fault or answer.error or "it returned nothing")
     nb = nbformat.reads(answer.notebook, as_version=4)
     seen = report(nb)
     record = Record.from_metadata(nb.metadata.get("autograder"))
@@ -146,7 +146,7 @@ def judge(answer, config):
     ok = not record.fault and not lost and seen["max_score"] > 0
     scoring = record.scoring_seconds or 0.0
     readings = drawing_readings(nb)
-    return Verdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
+    return ReferenceVerdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
                    record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"], scoring,
                    budget(config, scoring, "ScoreHiddenTests", "timeout", 900),
                    drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], readings, config),
@@ -211,7 +211,7 @@ def reference(payload, fresh=False, say=None):
     path = cache_path(payload)
     if path.is_file() and not fresh:
         try:
-            return asdict(Verdict(**{**json.loads(path.read_text()), "cached": True}))
+            return asdict(ReferenceVerdict(**{**json.loads(path.read_text()), "cached": True}))
         except (ValueError, TypeError):
             pass
     if say:
@@ -232,5 +232,5 @@ def reference(payload, fresh=False, say=None):
 
 def check_here(config, assignment_id, fresh=False, say=None):
     """This host's verdict on ``assignment_id`` (for `autograder grade`)."""
-    return Verdict(**reference(reference_payload(config, assignment_id), fresh=fresh, say=say))
+    return ReferenceVerdict(**reference(reference_payload(config, assignment_id), fresh=fresh, say=say))
 

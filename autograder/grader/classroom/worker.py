@@ -245,7 +245,7 @@ def settle(answer, check_host):
     """``answer``, with a failure that blames the host settled by evidence about the host.
 
     ``check_host()`` runs the worksheet's reference solution again on that
-    host, uncached, and returns its `reference.Verdict`. A host that passes
+    host, uncached, and returns its `reference.ReferenceVerdict`. A host that passes
     was sound: the failure was this submission's (`Answer.unprocessable`).
     """
     claimed = claimed_host_fault(answer)

@@ -244,14 +244,19 @@ def add_to_setup(zip_path, wheel):
         new.write(wheel, f"{WHEELS}/{wheel.name}")
 
 
+def worksheet_questions(assignment_id, solutions):
+    """``(source notebook, its questions)``, the hidden blocks found by the course's own markers."""
+    nb = nbformat.read(Path(solutions) / assignment_id / f"{assignment_id}.ipynb", as_version=4)
+    try:
+        return nb, questions(nb, Markers.from_config(course_of(solutions)))
+    except PlanError as e:
+        raise UserError(f"{assignment_id}: {e}.") from None
+
+
 def export_worksheet(assignment_id, out, solutions, wheel):
     """``(autograder zip, student notebook)`` of one worksheet, written afresh under ``out/<id>/``."""
     source = Path(solutions) / assignment_id
-    nb = nbformat.read(source / f"{assignment_id}.ipynb", as_version=4)
-    try:
-        found = questions(nb, Markers.from_config(course_of(solutions)))
-    except PlanError as e:
-        raise UserError(f"{assignment_id}: {e}.") from None
+    nb, found = worksheet_questions(assignment_id, solutions)
     target = Path(out) / assignment_id
     shutil.rmtree(target, ignore_errors=True)
     student = target / "student"
