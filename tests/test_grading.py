@@ -287,7 +287,10 @@ def test_a_reference_short_only_on_the_courses_own_drawings_names_the_drawings()
     """Issue 22: when the instructor's drawings were too hard for worksheet 5's reference, the host "cannot grade
     05_cnn"; the drawings, not the host, are the cause, and the message says so, what it needed, and what to do
     (issue 23: the command that shows which drawings, and the floor the set supports)."""
-    from autograder.grader.classroom.reference import ReferenceVerdict, _drawings_shortfall
+    from autograder.grader.classroom.reference import (
+        ReferenceVerdict,
+        _drawings_shortfall,
+    )
 
     cells = [{"name": "test_layers", "score": 2, "max_score": 2, "message": ""},
              {"name": "test_handdrawn", "score": 0, "max_score": 2, "message": "HiddenTestFailed: below 0.95"}]
@@ -320,3 +323,12 @@ def test_a_recheck_leaves_the_hosts_budgets_as_they_were(course, tmp_path, monke
         again = reference.reference(payload, fresh=True)
     assert again["ok"] and not again["cached"]
     assert reference.cache_path(payload).read_text() == cached
+
+
+def test_grade_a_notebook_under_another_name_for_the_given_worksheet(course, tmp_path):
+    """Red team: `grade loose/hw.ipynb --assignment tiny` failed with nbgrader's "No notebooks found"."""
+    path = tmp_path / "loose" / "hw.ipynb"
+    path.parent.mkdir()
+    nbformat.write(student_version(tiny_solution()), path)
+    report = grading.grade_submission(path, assignment_id="tiny", solutions=course / "solutions")
+    assert (report["score"], report["max_score"]) == (3.0, 3.0)

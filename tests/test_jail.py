@@ -169,7 +169,7 @@ def test_what_a_jail_holds_is_closed_to_everyone_else_on_the_machine(tmp_path):
         package = scoring_package(folders.base / "package")
         assert jail.run(["/bin/cat", str(folders.work / "classmate.ipynb")], timeout=60).stdout == "{}"
         jail.close()
-        for secret in (folders.work / "classmate.ipynb", package / "autograder" / "grader" / "hidden.py"):
+        for secret in (folders.work / "classmate.ipynb", package / "autograder" / "grader" / "hidden_tests" / "vocabulary.py"):
             assert Path(secret).is_file()
             done = subprocess.run(["runuser", "-u", "daemon", "--", "/bin/cat", str(secret)], capture_output=True)
             assert done.returncode != 0 and b"Permission denied" in done.stderr, secret

@@ -148,3 +148,55 @@ def test_check_tells_the_kernel_it_validates(tmp_path):
 
     (tmp_path / "n.ipynb").write_text("{}")
     assert check_config(tmp_path / "n.ipynb").SandboxedExecute.nbgrader_execution == "validate"
+
+
+def test_a_record_of_another_version_is_the_hosts_claim_which_it_then_checks():
+    """Red team: a record of another version read as "an unreadable notebook", settled as the submission's."""
+    from autograder.grader.classroom.worker import Answer, claimed_host_fault, settle
+
+    answer = Answer("host-1", "cpu", notebook="{}", record={**full_record().to_metadata(), "version": 2})
+    assert claimed_host_fault(answer).endswith("the grading host runs another version of autograder")
+    failing = SimpleNamespace(ok=False, problem="its reference returned a record of version 2")
+    settled = settle(answer, lambda: failing)
+    assert settled.host_fault.startswith("the graded notebook's record is of version 2") and not settled.unprocessable
+
+
+def test_nbgraders_own_autograde_checks_the_limits_too(caplog):
+    """Red team: Formgrader's Autograde and `nbgrader autograde` start in `LocalRunner`, never in `grade`."""
+    from autograder.grader.classroom.grade import LocalRunner
+
+    config = Config({"SandboxedExecute": {"notebook_timeout": 4000}, "GradingRun": {"timeout": 1000}})
+    with caplog.at_level("WARNING", logger="autograder"):
+        LocalRunner(config, 1000)
+    assert "SandboxedExecute.notebook_timeout, 4000 s" in caplog.text
+
+
+def run_folders():
+    import tempfile
+    from pathlib import Path
+
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("autograder-run")}
+
+
+def test_a_grading_process_killed_for_its_time_leaves_no_run_folder(tmp_path, monkeypatch):
+    """Red team: the killed process never closed its run folder, and the student's files and exports stayed in
+    /tmp (as root: open to the jail's group)."""
+    from dataclasses import replace
+
+    import nbformat
+    from nbformat.v4 import new_code_cell
+
+    from autograder.grader.classroom import reference
+    from autograder.grader.classroom.grade import throwaway_course
+    from autograder.grader.classroom.worker import execute
+
+    course = make_course(tmp_path / "course", tiny_solution())
+    (course / "solutions" / "tiny" / "student-data.txt").write_text("a classmate's file")
+    before = run_folders()
+    with throwaway_course("tiny", course / "solutions") as (_, settings):
+        payload = reference.reference_payload(settings, "tiny", 25)
+        nb = nbformat.reads(payload.notebook, as_version=4)
+        nb.cells.insert(0, new_code_cell("import time\ntime.sleep(600)"))
+        answer = execute(replace(payload, notebook=nbformat.writes(nb)))
+    assert answer.host_fault.startswith("grading took over 25 s"), answer
+    assert run_folders() - before == set()

@@ -355,3 +355,18 @@ def test_a_probe_input_copied_as_it_is_lands_under_a_random_name(tmp_path):
     rel = stage.file(source)["path"]
     assert rel.startswith("in/") and rel.endswith(".png") and "drawing" not in rel
     assert (tmp_path / "exchange" / rel).read_bytes() == source.read_bytes()
+
+
+def test_otters_clean_process_draws_the_same_inputs_under_the_same_secret():
+    """Red team: the one-cell notebook got a random cell id, so the course's secret no longer gave a regrade the
+    same inputs (the seed is a keyed hash of the notebook)."""
+    from nbformat.v4 import new_notebook
+    from traitlets.config import Config
+
+    from autograder.grader.hidden_tests.launch import PlanHiddenTests, clean_process_cell
+    from autograder.run.hidden_regions import Markers
+
+    block = "hidden.expect_value(answer, 42)"
+    step = PlanHiddenTests(config=Config({"PlanHiddenTests": {"secret": "s"}}))
+    seeds = {step._seed(new_notebook(cells=[clean_process_cell(block, "q1", Markers())]), {}) for _ in range(3)}
+    assert len(seeds) == 1

@@ -39,6 +39,9 @@ STUDENT, HOST = "student", "host"  # whose fault
 # The layout of ``metadata.autograder``, the record as it crosses from the grading process to its caller (and
 # stays in the graded notebook). Release 0.2 wrote the same layout without a version.
 RECORD_VERSION = 1
+# Where a grading process makes its run folders, when its parent chose (`worker.execute`: a folder it removes
+# after the process, even one killed for its time, which never closes its own).
+RUN_PARENT_VARIABLE = "AUTOGRADER_RUN_PARENT"
 
 
 class HostFault(RuntimeError):
@@ -128,7 +131,7 @@ class Folders:
     def __init__(self):
         from .jail import JAIL_GID
 
-        self.base = Path(tempfile.mkdtemp(prefix="autograder-run-"))
+        self.base = Path(tempfile.mkdtemp(prefix="autograder-run-", dir=os.environ.get(RUN_PARENT_VARIABLE) or None))
         self.jail = self.base / "jail"
         self.work = self.jail / "work"
         self.exchange = self.jail / "exchange"

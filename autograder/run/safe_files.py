@@ -109,18 +109,51 @@ MAX_FILE_BYTES = 64 * 2**20
 MAX_TOTAL_BYTES = 256 * 2**20
 
 
+class FolderSink:
+    """Where `copy_tree` writes: a folder (the default)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def mkdir(self, name):
+        (self.folder / name).mkdir(exist_ok=True)
+
+    def write(self, name, data):
+        (self.folder / name).write_bytes(data)
+
+
+class ZipSink:
+    """Where `copy_tree` writes: a zip archive, each member stamped alike, so that the same files give the same
+    bytes (a payload is part of a cache key)."""
+
+    def __init__(self, archive):
+        self.archive = archive
+
+    def mkdir(self, name):
+        pass
+
+    def write(self, name, data):
+        import zipfile
+
+        member = zipfile.ZipInfo(name.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        member.compress_type, member.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+        self.archive.writestr(member, data)
+
+
 def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, max_files=10_000,
               skip=()):
-    """Copy the regular files and folders of ``source`` into ``dest``; refuse everything else.
+    """Copy the regular files and folders of ``source`` into ``dest`` (a folder, or a `ZipSink`); refuse
+    everything else.
 
     Links are never followed (a link is refused, as are devices, pipes and
     sockets), names must be plain, and each file and the whole copy are
     capped. ``skip`` names (at any depth) are left out without a reason.
     """
-    source, dest = Path(source), Path(dest)
+    source = Path(source)
+    sink = dest if isinstance(dest, (FolderSink, ZipSink)) else FolderSink(dest)
     report = CopyReport()
     total = 0
-    dest.mkdir(parents=True, exist_ok=True)
     pending = [Path()]
     while pending:  # a stack, not recursion: a folder 1,500 deep is refused, not a RecursionError
         relative = pending.pop()
@@ -147,7 +180,7 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
             if not why:
                 if stat.S_ISDIR(mode):
                     try:
-                        (dest / name).mkdir(exist_ok=True)
+                        sink.mkdir(name)
                     except OSError as e:
                         why = os.strerror(e.errno) if e.errno else type(e).__name__
                     else:
@@ -166,7 +199,7 @@ def copy_tree(source, dest, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_T
                     why = os.strerror(e.errno) if e.errno else type(e).__name__
             if not why:
                 try:
-                    (dest / name).write_bytes(data)
+                    sink.write(name, data)
                 except OSError as e:
                     why = os.strerror(e.errno) if e.errno else type(e).__name__
             if why:

@@ -18,6 +18,7 @@ either: `UnprocessableError`, exit status 4.
 
 import contextlib
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -63,6 +64,8 @@ class LocalRunner:
 
     def __init__(self, config, timeout):
         self.config, self.timeout = config, timeout
+        # nbgrader autograde and Formgrader start here, not in `grade`: their limits are checked here too.
+        checked(config, logging.getLogger("autograder").warning)
 
     def run(self, nb, resources):
         payload = Payload.of(nb, resources, self.config, self.timeout)
@@ -98,15 +101,16 @@ def guess_assignment(path, solutions=SOLUTIONS):
     )
 
 
-def stage(notebook_path, nb, dest):
+def stage(notebook_path, nb, dest, name=None):
     """The submission's folder, copied safely into ``dest`` (the only copy nbgrader reads), with ``nb``, its
-    notebook as read and repaired; the refusals. `grade` and `grade-all` both stage this way."""
+    notebook as read and repaired, as ``name`` (the worksheet's notebook; its own name by default); the
+    refusals. `grade` and `grade-all` both stage this way."""
     copied = safe_files.copy_tree(Path(notebook_path).parent, dest,
                                   skip={Path(notebook_path).name, ".ipynb_checkpoints", "__pycache__"})
     for _, stray in safe_files.regular_files(dest):  # other notebooks of the folder are not graded
         if stray.suffix == ".ipynb":
             stray.unlink()
-    nbformat.write(nb, Path(dest) / Path(notebook_path).name)
+    nbformat.write(nb, Path(dest) / (name or Path(notebook_path).name))
     return copied.reasons()
 
 
@@ -171,7 +175,8 @@ def grade_submission(notebook, assignment_id=None, keep=None, solutions=SOLUTION
     assignment_id = assignment_id or guess_assignment(notebook, solutions)
     started = time.perf_counter()
     with throwaway_course(assignment_id, solutions, sandbox, config, verbose, timeout, say) as (root, settings):
-        notes += stage(notebook, nb, root / "submitted" / STUDENT_ID / assignment_id)
+        # As nbgrader finds it: hw.ipynb graded with --assignment tiny is tiny.ipynb (red team: "No notebooks found")
+        notes += stage(notebook, nb, root / "submitted" / STUDENT_ID / assignment_id, f"{assignment_id}.ipynb")
         try:
             verdict = check_here(settings, assignment_id, say=say)
         except CourseProblem as e:

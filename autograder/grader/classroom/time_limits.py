@@ -88,12 +88,16 @@ def with_run_limit(config, seconds):
     return config
 
 
+_told = set()  # the limits this process has already warned about: once each, not once per submission
+
+
 def checked(config, say):
     """The course's `TimeLimits`; ``say`` is told, in one sentence, when they do not fit together (grading goes
     on: a process past its limit is then settled by the host's own check, `worker.settle`)."""
     limits = TimeLimits.of(config)
     problem = limits.misfit()
-    if problem:
+    if problem and limits not in _told:
+        _told.add(limits)
         say(f"warning: the course's time limits do not fit: {problem}.")
     return limits
 

@@ -38,8 +38,15 @@ from pathlib import Path
 
 from ...run import host
 from ...run.jail import ControlGroups, jail_problem
-from ...run.record import HOST, HostFault, Record, Unprocessable
-from ...run.safe_files import copy_tree, regular_files
+from ...run.record import (
+    HOST,
+    RUN_PARENT_VARIABLE,
+    HostFault,
+    Record,
+    RecordVersionError,
+    Unprocessable,
+)
+from ...run.safe_files import ZipSink, copy_tree, remove_tree
 
 MAX_UNPACKED_BYTES = 2 * 2**30
 
@@ -87,6 +94,7 @@ class Answer:
     host: str
     device: str
     notebook: str | None = None
+    record: dict | None = None  # the run's record (`Record.to_metadata`), sent beside the notebook: read without it
     error: str = ""  # why there is no notebook
     host_fault: str = ""  # the host's reason: nothing may be saved
     unprocessable: str = ""  # the run failed, then the host passed its own check: the submission's, no score
@@ -105,13 +113,8 @@ def pack(folder, skip=()):
     The same files give the same bytes: a reference's payload is part of its cache key, and the copies made
     here are new files (a zip stamped with their times had made every `grade` run the reference again)."""
     buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory(prefix="autograder-pack-") as tmp:
-        copy_tree(folder, tmp, skip=set(skip) | {".ipynb_checkpoints"})
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for relative, path in sorted(regular_files(tmp)):
-                member = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-                member.compress_type, member.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-                archive.writestr(member, path.read_bytes())
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:  # straight in: no copy on the way
+        copy_tree(folder, ZipSink(archive), skip=set(skip) | {".ipynb_checkpoints"})
     return buffer.getvalue()
 
 
@@ -164,17 +167,24 @@ def execute(payload):
             answer.host_fault = f"the payload could not be unpacked on {answer.host} ({e})"
             return answer
         job, out = Path(tmp) / "job.json", Path(tmp) / "out.ipynb"
-        job.write_text(json.dumps({"notebook": payload.notebook, "config": config, "path": str(work),
-                                   "unique_key": payload.nbgrader["notebook"], "nbgrader": payload.nbgrader}))
+        # The notebook as it came, in a file of its own: read once, never escaped into another JSON document.
+        job.with_suffix(".ipynb").write_text(payload.notebook)
+        job.write_text(json.dumps({"config": config, "path": str(work), "unique_key": payload.nbgrader["notebook"],
+                                   "nbgrader": payload.nbgrader}))
         command = [sys.executable, "-I", "-m", "autograder.grader.classroom.worker", str(job), str(out)]
         # setpriv: the grading process dies if this worker does, instead of grading on as an orphan.
         prefix = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
         # The control groups of its jails carry a name of this run's, so that what a grading process killed
         # for its time leaves behind is removed with it.
         groups = f"autograder-{uuid.uuid4().hex[:8]}-"
+        # Its run folders too, in a folder of this run's: the jail's uid may pass through it (0711), nobody may
+        # list it, and it goes when the process ends, however it ends (red team: a process killed for its time
+        # left the student's files and exports in /tmp).
+        runs = tempfile.mkdtemp(prefix="autograder-runs-")
+        os.chmod(runs, 0o711)
         proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 errors="replace", start_new_session=True, cwd=tmp,
-                                env={**os.environ, ControlGroups.PREFIX_VARIABLE: groups})
+                                env={**os.environ, ControlGroups.PREFIX_VARIABLE: groups, RUN_PARENT_VARIABLE: runs})
         try:
             _, err = proc.communicate(timeout=payload.timeout)
         except subprocess.TimeoutExpired:
@@ -187,6 +197,7 @@ def execute(payload):
             return answer
         finally:
             ControlGroups.remove_leftovers(groups)
+            remove_tree(runs)
         if config.get("SandboxedExecute", {}).get("show_kernel_output"):
             sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
         if proc.returncode != 0 or not out.is_file():
@@ -195,6 +206,8 @@ def execute(payload):
                                  f"({(lines[-1] if lines else f'exit status {proc.returncode}')[:300]})")
         else:
             answer.notebook = out.read_text()
+            record = out.with_suffix(".record.json")
+            answer.record = json.loads(record.read_text()) if record.is_file() else None
     answer.seconds = round(time.perf_counter() - started, 1)
     return answer
 
@@ -223,9 +236,11 @@ def execute_job(job_file, out_file):
     job = json.loads(Path(job_file).read_text())
     config = Config(job["config"])
     bound_own_memory(config)
-    nb = nbformat.reads(job["notebook"], as_version=4)
+    nb = nbformat.read(Path(job_file).with_suffix(".ipynb"), as_version=4)
     resources = {"metadata": {"path": job["path"]}, "unique_key": job["unique_key"], "nbgrader": job["nbgrader"]}
     nb, _ = run_steps(nb, resources, build_steps(execution_steps(config), config=config))
+    # The record first, beside the notebook: the caller reads who owns a fault without parsing the notebook.
+    Path(out_file).with_suffix(".record.json").write_text(json.dumps(nb.metadata["autograder"]))
     Path(out_file).write_text(nbformat.writes(nb))
 
 
@@ -234,8 +249,11 @@ def claimed_host_fault(answer):
     if answer.host_fault or answer.notebook is None:
         return answer.host_fault or answer.error or "the grading host returned nothing"
     try:
-        metadata = json.loads(answer.notebook).get("metadata", {}).get("autograder")
+        metadata = answer.record if answer.record is not None else \
+            json.loads(answer.notebook).get("metadata", {}).get("autograder")
         fault = Record.from_metadata(metadata).fault
+    except RecordVersionError as e:  # the host runs another version of the grader: its claim, which it then checks
+        return f"{e}: the grading host runs another version of autograder"
     except (ValueError, TypeError, AttributeError) as e:
         return f"the grading process returned an unreadable notebook ({type(e).__name__})"
     return fault.reason if fault is not None and fault.owner == HOST else ""

@@ -335,6 +335,15 @@ class CollectFromNamespace(NbGraderPreprocessor):
         return cell, resources
 
 
+def clean_process_cell(block, name, markers):
+    """The one test cell of otter's run: the same for the same block, so that the course's secret gives the same
+    inputs at each grading, as nbgrader's regrades do (its id is fixed: nbformat draws a new one otherwise)."""
+    from nbformat.v4 import new_code_cell
+
+    return new_code_cell(f"### {markers.begin}\n{block}\n### {markers.end}", id="hidden-test", metadata={
+        "nbgrader": {"grade": True, "locked": True, "solution": False, "grade_id": name, "points": 1}})
+
+
 def check_in_clean_process(block, namespace, name="cell", timeout=900, secret=None, config=None):
     """For graders that run tests in the student's process (otter): the same hidden checks, decided outside it.
 
@@ -348,7 +357,7 @@ def check_in_clean_process(block, namespace, name="cell", timeout=900, secret=No
     could change what it exports, or this function; see the README's section
     on otter.
     """
-    from nbformat.v4 import new_code_cell, new_notebook
+    from nbformat.v4 import new_notebook
     from traitlets.config import Config
 
     from ...run.record import build_steps, run_steps
@@ -360,8 +369,7 @@ def check_in_clean_process(block, namespace, name="cell", timeout=900, secret=No
     config.PlanHiddenTests.secret = secret or os.environ.get("AUTOGRADER_SECRET") or secrets.token_hex(32)
     config.ScoreHiddenTests.timeout = int(timeout)
     config.SandboxedExecute.sandbox = config.SandboxedExecute.get("sandbox", "auto")
-    cell = new_code_cell(f"### {markers.begin}\n{block}\n### {markers.end}", metadata={"nbgrader": {
-        "grade": True, "locked": True, "solution": False, "grade_id": name, "points": 1}})
+    cell = clean_process_cell(block, name, markers)
     resources = {"namespace": namespace, "nbgrader": {"assignment": name, "student": "", "notebook": name}}
     steps = build_steps([PlanHiddenTests, CollectFromNamespace, ScoreHiddenTests], config=config)
     nb, resources = run_steps(new_notebook(cells=[cell]), resources, steps)
