@@ -5,7 +5,7 @@ kernel settings) and shows each failed cell's raw traceback, in which the
 message a student needs comes after the kit's own frames. Here:
 
 - `CheckValidator` is nbgrader's `Validator` whose run is the course's check
-  run (`student_check.run_check`: the configuration, the jail where it works,
+  run (`visible_tests.run_check`: the configuration, the jail where it works,
   the check steps) and whose error for a failed test is check's one message:
   which test, which cell, what to do, never a traceback;
 - a Jupyter server extension answers Validate's request
@@ -27,7 +27,7 @@ from traitlets.config import LoggingConfigurable
 from .run import safe_files
 from .run.record import cell_messages, wrap
 
-# What each Validate that runs now is doing: {notebook path: student_check.Progress}, for the dialog.
+# What each Validate that runs now is doing: {notebook path: visible_tests.Progress}, for the dialog.
 RUNNING = {}
 
 

@@ -3,7 +3,7 @@
 The notebook runs top to bottom in a fresh kernel, the way the grader will
 run it: the course's own configuration (`course_config`: time limits, the
 jail, the stderr filter) and the grading run's own steps (`pipeline.check_steps`:
-hidden tests out first, no grader-only step), run by `grading_run.run_steps`.
+hidden tests out first, no grader-only step), run by `record.run_steps`.
 Where bubblewrap works the kernel is jailed as at grading; elsewhere (macOS)
 it runs as in Jupyter, with a one-line notice. Each test cell is scored as
 nbgrader scores it. While it runs, a line says which cell and section.

@@ -543,3 +543,19 @@ def test_a_second_grade_all_on_the_same_course_waits_its_turn(tmp_path, capsys):
     assert capsys.readouterr().err == (f"autograder: another grade-all is grading {course} now (from Formgrader or "
                                        "a terminal); wait for it to end, then run this again.\n")
     assert not (course / "grade-all.json").exists()
+
+
+def test_a_second_run_reuses_the_hosts_reference_verdict(tmp_path, monkeypatch):
+    """Each grade-all run stages the submissions in a folder of its own, whose path was part of the reference's
+    cache key: every run graded each worksheet's reference again (a minute or more each), and a regrade got the
+    budgets of another run (tests/test_hostile.py's regrade saw 33 s against 43 s)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    grade_all(course, workers=1, progress=False)
+    verdicts = sorted((tmp_path / "cache").rglob("tiny-*.json"))
+    assert len(verdicts) == 1
+    first = json.loads(verdicts[0].read_text())
+    again = grade_all(course, workers=1, progress=False, force=True)
+    assert sorted((tmp_path / "cache").rglob("tiny-*.json")) == verdicts
+    assert again["ada/tiny"]["budget_seconds"] == int(first["budget"])

@@ -195,9 +195,11 @@ def cache_path(payload):
     settings = ReferenceRun(config=_config(payload.config))
     folder = Path(settings.cache_dir) if settings.cache_dir else private_cache("reference")
     versions = json.dumps(host.versions(), sort_keys=True)
-    # Where the course lies is not part of the version: `grade` builds a throwaway course each time.
+    # Where the course and its submissions lie is not part of the version: `grade` builds a throwaway course each
+    # time, and grade-all stages each run's submissions in a folder of that run's (before, its path was part of
+    # the key: every grade-all run graded the reference again, and a regrade got the budgets of another run).
     config = copy.deepcopy(payload.config)
-    config.get("CourseDirectory", {}).pop("root", None)
+    config.pop("CourseDirectory", None)
     run = replace(payload, config=config)
     key = hashlib.sha256(f"{socket.gethostname()}\0{kit.package_digest()}\0{versions}\0{run.digest()}"
                          .encode()).hexdigest()[:24]

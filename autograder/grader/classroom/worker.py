@@ -4,7 +4,7 @@ A `Payload` carries everything a run needs, as bytes and plain data, so a
 host needs no shared file system: the sanitized notebook, the files beside
 it, the course's whole configuration, the instructor's drawings when the
 course names its own, and a time limit. `execute` runs the grading run's
-execution steps (`grading_run.run_steps`) in a child process with a hard
+execution steps (`record.run_steps`) in a child process with a hard
 time limit and returns an `Answer`: the executed notebook, or the reason
 there is none, with the owner of that reason. `reference` runs the same for
 the worksheet's reference solution and keeps the verdict on the host.

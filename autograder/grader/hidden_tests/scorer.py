@@ -10,7 +10,7 @@ arguments name the student's objects::
 
 Each check declares what it needs of each student argument (`Model`, `Array`,
 `Rows`, `Probe`). Grading goes in three steps, two of them nbgrader
-preprocessors around the kernel (`steps.py`):
+preprocessors around the kernel (`launch.py`):
 
 1. `PlanHiddenTests` (before the kernel runs) reads the blocks from the
    locked test cells, chooses the inputs (random sequences, the instructor's
@@ -26,7 +26,7 @@ preprocessors around the kernel (`steps.py`):
    check and returns the verdicts. A failed hidden check puts an error first
    in its cell, so nbgrader scores the cell 0 and the student reads the
    check's message. The scoring process imports neither nbgrader nor
-   nbformat: this module, `hidden` and `heldout` are all it needs.
+   nbformat: this module, `vocabulary`, `kinds` and `heldout` are all it needs.
 
 A check that measures a model (an accuracy, a loss gap, predictions) first
 applies the architecture checks the notebook's hidden tests required of the

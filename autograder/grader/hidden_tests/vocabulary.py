@@ -1,6 +1,6 @@
 """The hidden checks: what hidden-test blocks call, decided in the grader's own process.
 
-Each check names what it needs of the student's objects (see `trusted`):
+Each check names what it needs of the student's objects (see `scorer`):
 a `Model` is the student's model as saved and loaded safely; a `Probe` is a
 student function's results on inputs chosen here, at grading, with a seed
 the student cannot know; an `Array` or `Rows` is a value the notebook holds.

@@ -400,7 +400,7 @@ def grading_control_groups(hub):
     delegation model does (the folder and its cgroup.procs, cgroup.subtree_control and cgroup.threads).
     The kit's jails then make their groups, with the course's limits, under it (`ControlGroups`, through
     AUTOGRADER_CGROUP). With cgroup v2 a process may only be moved between groups it can write the
-    common ancestor of, so the instructors' servers start inside it (`hub_spawner.CourseSpawner`)."""
+    common ancestor of, so the instructors' servers start inside it (`spawner.CourseSpawner`)."""
     from ...run.jail import ControlGroups
 
     name = f"autograder-hub-{hub.course_id}"

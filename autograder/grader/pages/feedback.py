@@ -5,7 +5,7 @@ hidden tests were restored, so students would read them (jupyter/nbgrader#917,
 #1363, open in 0.9.6). `StripHiddenTests` is one more step in its pipeline
 (set in nbgrader_config.py): it replaces each hidden region of a test cell
 (nbgrader's own markers, found line by line in linear time) with a line
-saying the hidden tests ran there. The steps of `offline_pages` then show
+saying the hidden tests ran there. The steps of `offline` then show
 every error as its message, wrapped, and draw the math as MathML.
 """
 
