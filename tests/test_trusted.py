@@ -363,7 +363,10 @@ def test_otters_clean_process_draws_the_same_inputs_under_the_same_secret():
     from nbformat.v4 import new_notebook
     from traitlets.config import Config
 
-    from autograder.grader.hidden_tests.launch import PlanHiddenTests, clean_process_cell
+    from autograder.grader.hidden_tests.launch import (
+        PlanHiddenTests,
+        clean_process_cell,
+    )
     from autograder.run.hidden_regions import Markers
 
     block = "hidden.expect_value(answer, 42)"
