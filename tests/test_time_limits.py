@@ -36,8 +36,7 @@ def test_the_projects_limits_fit_and_name_their_settings(capsys):
     said = []
     limits = checked(nbgrader_config(), said.append)
     assert said == []
-    assert (limits.cell, limits.notebook, limits.scoring, limits.startup, limits.run) == (600, 1200, 900, 30, 3600)
-    assert limits.which("notebook") == ("the limit on the notebook (SandboxedExecute.notebook_timeout, 1200 s)")
+    assert (limits.notebook, limits.scoring, limits.startup, limits.run) == (1200, 900, 30, 3600)
 
 
 def test_limits_that_do_not_fit_are_said_at_start_up_naming_each_setting():

@@ -6,9 +6,9 @@ steps named in the course's configuration (`GradingRun.steps`, set in
 nbgrader_config.py from `autograder/run/pipeline.py`), built with that whole
 configuration and run by `run_steps`, in a grading process of their own
 (`check`'s is the student's). Otter's clean process runs the hidden-test
-steps with `run_steps` too, around the student's live objects. nbgrader keeps what it does: its
-Autograde converter runs the sanitize pass, then `pipeline.GradingRun` as one
-step, then the gradebook steps.
+steps with `run_steps` too, around the student's live objects. nbgrader
+keeps what it does: its Autograde converter runs the sanitize pass, then
+`pipeline.GradingRun` as one step, then the gradebook steps.
 
 The steps talk through one typed `Record`, kept in ``resources["autograder"]``
 and, at the end, in the notebook's metadata: the jail, the plans of the

@@ -60,7 +60,8 @@ def no_jail_error(problem):
 
 
 class LocalRunner:
-    """`pipeline.GradingRun`'s runner for `autograder grade`, `nbgrader autograde` and Formgrader's Autograde: the payload runs in a child process here."""
+    """`pipeline.GradingRun`'s runner for `autograder grade`, `nbgrader autograde` and Formgrader's Autograde:
+    the payload runs in a child process here."""
 
     def __init__(self, config, timeout):
         self.config, self.timeout = config, timeout

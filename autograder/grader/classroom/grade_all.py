@@ -208,8 +208,14 @@ class Dispatcher:
             time.sleep(1)
         if host.name not in present:
             return ReferenceVerdict(False, host.name, f"its Dask workers are gone (none came back within {wait} s)")
-        found = self._on(host, reference, self._reference_payload(host, assignment), "recheck", fresh=True)
-        return ReferenceVerdict(**found) if isinstance(found, dict) else ReferenceVerdict(False, host.name, found.host_fault)
+        return self._reference(host, assignment, "recheck", fresh=True)
+
+    def _reference(self, host, assignment, what, **options):
+        """``host``'s `ReferenceVerdict` on ``assignment``: its reference run as a task there (or its cached
+        verdict); a task that failed is a verdict against the host."""
+        found = self._on(host, reference, self._reference_payload(host, assignment), what, **options)
+        return ReferenceVerdict(**found) if isinstance(found, dict) else ReferenceVerdict(False, host.name,
+                                                                                          found.host_fault)
 
     def _on(self, host, task, payload, what, **options):
         """``task(payload)`` on a worker of ``host``: its result, or an Answer saying why there is none."""
@@ -261,8 +267,7 @@ class Dispatcher:
         self.say(f"{host.name}: grading the reference solution of {assignment} before its submissions "
                  "(once per host and version; a minute or more the first time)")
         try:
-            found = self._on(host, reference, self._reference_payload(host, assignment), "reference")
-            verdict = ReferenceVerdict(**found) if isinstance(found, dict) else ReferenceVerdict(False, host.name, found.host_fault)
+            verdict = self._reference(host, assignment, "reference")
         except CourseProblem as e:  # the course's drawings cannot be read: no host could grade with them
             self.say(f"{host.name}: the reference solution of {assignment} cannot run: {e}")
             with self.changed:

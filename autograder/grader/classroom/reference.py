@@ -146,11 +146,11 @@ def judge(answer, config):
     ok = not record.fault and not lost and seen["max_score"] > 0
     scoring = record.scoring_seconds or 0.0
     readings = drawing_readings(nb)
-    return ReferenceVerdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"], seen["max_score"],
-                   record.seconds, budget(config, record.seconds), seen["cells"], seen["flags"], scoring,
-                   budget(config, scoring, "ScoreHiddenTests", "timeout", 900),
-                   drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], readings, config),
-                   readings=readings)
+    return ReferenceVerdict(ok, answer.host, "" if ok else reason or "no test cell scored", seen["score"],
+                            seen["max_score"], record.seconds, budget(config, record.seconds), seen["cells"],
+                            seen["flags"], scoring, budget(config, scoring, "ScoreHiddenTests", "timeout", 900),
+                            drawings="" if ok or record.fault else _drawings_shortfall(seen["cells"], readings, config),
+                            readings=readings)
 
 
 def drawing_readings(nb):

@@ -22,24 +22,13 @@ from dataclasses import dataclass
 
 from traitlets.config import Config
 
-# (field, section, setting, what it bounds), in the order a run meets them.
-SETTINGS = (
-    ("cell", "Execute", "timeout", "a cell"),
-    ("notebook", "SandboxedExecute", "notebook_timeout", "the notebook"),
-    ("export", "SandboxedExecute", "export_timeout", "the exports after a test cell"),
-    ("scoring", "ScoreHiddenTests", "timeout", "the scoring process"),
-    ("startup", "ReferenceRun", "startup_allowance", "the kernel's start and the grader's steps"),
-    ("run", "GradingRun", "timeout", "the whole grading process"),
-)
-
 
 @dataclass(frozen=True)
 class TimeLimits:
-    """The course's time limits on one grading, in seconds (``cell`` None: no limit per cell)."""
+    """The course's time limits on one grading that must fit inside one another, in seconds (a cell's and an
+    export's end within what is left of the notebook's, `SandboxedExecute`)."""
 
-    cell: float | None
     notebook: float
-    export: float
     scoring: float
     startup: float
     run: float
@@ -47,17 +36,14 @@ class TimeLimits:
     @classmethod
     def of(cls, config):
         """The limits ``config`` (a Config or its plain dict) sets, the steps' own defaults elsewhere."""
-        from nbgrader.preprocessors import Execute
-
         from ...run.execute import SandboxedExecute
         from ...run.pipeline import GradingRun
         from ..hidden_tests.launch import ScoreHiddenTests
         from .reference import ReferenceRun
 
         config = config if isinstance(config, Config) else Config(copy.deepcopy(config))
-        sandbox = SandboxedExecute(config=config)
-        return cls(cell=Execute(config=config).timeout, notebook=float(sandbox.notebook_timeout),
-                   export=float(sandbox.export_timeout), scoring=float(ScoreHiddenTests(config=config).timeout),
+        return cls(notebook=float(SandboxedExecute(config=config).notebook_timeout),
+                   scoring=float(ScoreHiddenTests(config=config).timeout),
                    startup=float(ReferenceRun(config=config).startup_allowance),
                    run=float(GradingRun(config=config).timeout))
 
@@ -73,10 +59,6 @@ class TimeLimits:
                     "course's nbgrader_config.py")
         return ""
 
-    def which(self, field):
-        """``"the notebook's budget (SandboxedExecute.notebook_timeout, 1200 s)"``: a budget, named."""
-        _, section, setting, what = next(s for s in SETTINGS if s[0] == field)
-        return f"the limit on {what} ({section}.{setting}, {getattr(self, field):g} s)"
 
 
 def with_run_limit(config, seconds):

@@ -182,10 +182,10 @@ def execute(payload):
         # left the student's files and exports in /tmp).
         runs = tempfile.mkdtemp(prefix="autograder-runs-")
         os.chmod(runs, 0o711)
-        proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                errors="replace", start_new_session=True, cwd=tmp,
-                                env={**os.environ, ControlGroups.PREFIX_VARIABLE: groups, RUN_PARENT_VARIABLE: runs})
         try:
+            proc = subprocess.Popen(prefix + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                    errors="replace", start_new_session=True, cwd=tmp,
+                                    env={**os.environ, ControlGroups.PREFIX_VARIABLE: groups, RUN_PARENT_VARIABLE: runs})
             _, err = proc.communicate(timeout=payload.timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -368,7 +368,6 @@ def check_in_clean_process(block, namespace, name="cell", timeout=900, secret=No
     # folder to keep one in, and this process is the student's).
     config.PlanHiddenTests.secret = secret or os.environ.get("AUTOGRADER_SECRET") or secrets.token_hex(32)
     config.ScoreHiddenTests.timeout = int(timeout)
-    config.SandboxedExecute.sandbox = config.SandboxedExecute.get("sandbox", "auto")
     cell = clean_process_cell(block, name, markers)
     resources = {"namespace": namespace, "nbgrader": {"assignment": name, "student": "", "notebook": name}}
     steps = build_steps([PlanHiddenTests, CollectFromNamespace, ScoreHiddenTests], config=config)

@@ -260,7 +260,8 @@ def instructor_nbgrader_config(hub, course_config):
         f"c.Exchange.root = {str(hub.exchange)!r}",
         "# Only plain files and folders the student owns, timed by the exchange (autograder/grader/hub/collect.py).",
         'c.ExchangeFactory.collect = "autograder.grader.hub.collect.SafeCollect"',
-        "# Release keeps inbound/ sticky: no student renames another's submission (autograder/nbgrader_exchange/private_submit.py).",
+        "# Release keeps inbound/ sticky: no student renames another's submission",
+        "# (autograder/nbgrader_exchange/private_submit.py).",
         'c.ExchangeFactory.release_assignment = "autograder.nbgrader_exchange.private_submit.StickyInboundRelease"',
     ]
     return "\n".join(lines) + "\n"
