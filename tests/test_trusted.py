@@ -311,20 +311,6 @@ def test_a_compiled_and_trained_model_is_counted_and_loaded(tmp_path):
     assert export_and_load(tmp_path, model).count_params() == model.count_params()
 
 
-def test_scoring_past_its_budget_is_the_students_and_never_the_hosts(tmp_path):
-    """The budget is three times the reference's scoring time plus 30 s on the same host, so only what a
-    student handed over can keep scoring past it: that fails the student's cells, it is no host fault.
-    Before, a scoring process held past any budget (red team, round 2)."""
-    from autograder.grader.hidden_tests.kinds import ScoringTooSlow
-    from autograder.grader.hidden_tests.launch import score_in_fresh_process
-
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    plans = {"t": {"block": "hidden.expect_param_count(model, 10)", "seed": 0, "folder": "00", "where": "test t"}}
-    with pytest.raises(ScoringTooSlow, match="scoring your work took over 0.01 s"):
-        score_in_fresh_process(plans, kept, timeout=0.01)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="a memory limit of the scoring jail's own needs a control group")
 def test_scoring_past_its_own_memory_is_the_students_and_never_the_hosts(tmp_path):
     """The scoring process's memory holds the student's exports; when it reaches its own limit (the control

@@ -95,6 +95,9 @@ class SandboxedExecute(Execute):
         # Widgets' state is whatever the kernel says it is, and the grader has no use for it: it would be
         # stored in the notebook and drawn, as HTML, wherever the notebook is shown.
         kw.setdefault("store_widget_state", False)
+        # Once the last cell has answered, nothing of the kernel's is wanted: a graceful shutdown waited about a
+        # second for the backend's own teardown (and ran the student's exit handlers). The jail is killed whole.
+        kw.setdefault("shutdown_kernel", "immediate")
         super().__init__(**kw)
         self._reset_counts()
 
@@ -262,6 +265,7 @@ class SandboxedExecute(Execute):
         if collection is None:
             return
         exports = self._record.exports
+        began = time.perf_counter()
         watchdog = self._start_watchdog()
         quota_left = max(0, self.disk_quota - self._kept_bytes)
         # Within the notebook's budget too: 300 s after each of eight test cells ran past any limit of the host's.
@@ -284,6 +288,7 @@ class SandboxedExecute(Execute):
                 for name, reason in copied.refused:
                     exports.setdefault(grade_id, Export(False, f"the grader refused {name[:200]}: {reason}"))
                 safe_files.remove_tree(written)
+            self._record.export_seconds[grade_id] = round(time.perf_counter() - began, 2)
         if reply is None:
             exports[grade_id] = Export(False, f"collecting your work took over {wait:.0f} s"
                                               + (" (the notebook's time budget)" if wait < self.export_timeout else ""))

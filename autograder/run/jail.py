@@ -28,6 +28,7 @@ jail folder (`SandboxKernelManager`), since TCP on the grader's loopback is
 out of reach from the private network namespace.
 """
 
+import contextlib
 import functools
 import glob
 import os
@@ -538,18 +539,31 @@ class Sandbox:
 
     # --- running and describing -----------------------------------------------------------
 
-    def run(self, cmd, timeout):
-        """Run ``cmd`` in the jail to its end; ``subprocess.CompletedProcess`` (raises TimeoutExpired)."""
-        proc = subprocess.Popen(self.command(cmd), env=LAUNCH_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", start_new_session=True, cwd="/")
+    def start(self, cmd):
+        """Start ``cmd`` in the jail, its stdin, stdout and stderr pipes to the caller (text): a `Popen`."""
+        return subprocess.Popen(self.command(cmd), env=LAUNCH_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True, cwd="/")
+
+    def finish(self, proc, timeout, given=None):
+        """Send ``given`` to a started ``proc``, then wait for its end; ``subprocess.CompletedProcess`` (raises
+        TimeoutExpired once everything in the jail is killed)."""
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(given, timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            self.cgroups.kill_all()
+            self.kill(proc)
             proc.communicate()
             raise
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def kill(self, proc):
+        """Everything ``proc`` started in the jail, killed."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self.cgroups.kill_all()
+
+    def run(self, cmd, timeout):
+        """Run ``cmd`` in the jail to its end; ``subprocess.CompletedProcess`` (raises TimeoutExpired)."""
+        return self.finish(self.start(cmd), timeout)
 
     def describe(self):
         """What the report records about the jail."""

@@ -7,11 +7,12 @@ second (`AUTOGRADE`) is `GradingRun`, then nbgrader's gradebook steps:
 
 1. GradingRun, which runs the execution steps (`EXECUTION`, the setting
    `GradingRun.steps` in nbgrader_config.py) with `record.run_steps`:
-   PlanHiddenTests   - what each hidden test needs from the kernel (grader only)
-   SandboxedExecute  - the notebook runs in the jailed kernel, faults recorded
-   ScoreHiddenTests  - hidden tests decided in a fresh, jailed scoring process (grader only)
-   FilterStderr      - framework log lines out of stderr, in linear time
-   LimitOutput       - nbgrader's cap on what each cell keeps
+   PlanHiddenTests     - what each hidden test needs from the kernel (grader only)
+   StartScoringProcess - the run's own scoring process starts, warming up beside the kernel (grader only)
+   SandboxedExecute    - the notebook runs in the jailed kernel, faults recorded
+   ScoreHiddenTests    - that process is handed the exports and decides the hidden tests (grader only)
+   FilterStderr        - framework log lines out of stderr, in linear time
+   LimitOutput         - nbgrader's cap on what each cell keeps
 2. SaveAutoGrades, AssignLatePenalties, CheckCellMetadata - the gradebook; then MakeInert -
    the student's markdown and outputs made inert for whoever views them.
 
@@ -52,6 +53,7 @@ SANITIZE = [
 
 EXECUTION = [
     "autograder.grader.hidden_tests.launch.PlanHiddenTests",
+    "autograder.grader.hidden_tests.launch.StartScoringProcess",
     "autograder.run.execute.SandboxedExecute",
     "autograder.grader.hidden_tests.launch.ScoreHiddenTests",
     "autograder.run.execute.FilterStderr",

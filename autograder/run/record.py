@@ -168,9 +168,14 @@ class Record:
     budget_seconds: float | None = None
     seconds: float = 0.0
     kernel_start_seconds: float | None = None
+    step_seconds: dict = field(default_factory=dict)  # step name -> seconds it took (the phases of the run)
+    export_seconds: dict = field(default_factory=dict)  # grade_id -> seconds its exports took, copy included
     scoring_seconds: float | None = None
+    scoring_start_seconds: float | None = None  # the scoring process's warm-up, from its start (beside the kernel)
+    check_seconds: dict = field(default_factory=dict)  # grade_id -> seconds its hidden checks took
     scoring_peak_bytes: int | None = None
     grader_peak_bytes: int | None = None  # the grading process's own peak resident memory
+    scoring_process: object = None  # the run's started scoring process (grader only); closed with the run
 
     @staticmethod
     def of(resources):
@@ -194,9 +199,11 @@ class Record:
             "execution": {"sandbox": self.jail, "fault": asdict(self.fault) if self.fault else None,
                           "seconds": round(self.seconds, 1), "budget_seconds": self.budget_seconds,
                           "kernel_start_seconds": self.kernel_start_seconds,
+                          "step_seconds": dict(self.step_seconds), "export_seconds": dict(self.export_seconds),
                           "grader_peak_bytes": self.grader_peak_bytes},
             "hidden": {g: asdict(v) for g, v in self.verdicts.items()},
-            "scoring": {"seconds": self.scoring_seconds, "peak_bytes": self.scoring_peak_bytes},
+            "scoring": {"seconds": self.scoring_seconds, "peak_bytes": self.scoring_peak_bytes,
+                        "start_seconds": self.scoring_start_seconds, "check_seconds": dict(self.check_seconds)},
             "flags": list(self.flags),
             "notes": list(self.notes),
             "host": self.host.name, "device": self.host.device, "versions": self.host.versions,
@@ -220,9 +227,13 @@ class Record:
                                   metadata.get("versions") or {}),
                    budget_seconds=execution.get("budget_seconds"), seconds=execution.get("seconds") or 0.0,
                    kernel_start_seconds=execution.get("kernel_start_seconds"),
+                   step_seconds=dict(execution.get("step_seconds") or {}),
+                   export_seconds=dict(execution.get("export_seconds") or {}),
                    grader_peak_bytes=execution.get("grader_peak_bytes"),
                    scoring_seconds=(metadata.get("scoring") or {}).get("seconds"),
-                   scoring_peak_bytes=(metadata.get("scoring") or {}).get("peak_bytes"))
+                   scoring_peak_bytes=(metadata.get("scoring") or {}).get("peak_bytes"),
+                   scoring_start_seconds=(metadata.get("scoring") or {}).get("start_seconds"),
+                   check_seconds=dict((metadata.get("scoring") or {}).get("check_seconds") or {}))
 
 
 def run_steps(nb, resources, steps):
@@ -238,8 +249,13 @@ def run_steps(nb, resources, steps):
     try:
         for step in steps:
             # Called as nbconvert calls a step, so a step that is not enabled is skipped.
+            began = time.perf_counter()
             nb, resources = step(nb, resources)
+            record.step_seconds[type(step).__name__] = round(time.perf_counter() - began, 2)
     finally:
+        if record.scoring_process is not None:  # started, never handed the exports: the run ended first
+            record.scoring_process.close()
+            record.scoring_process = None
         record.folders.close()
         record.folders = None
         record.seconds = time.perf_counter() - started

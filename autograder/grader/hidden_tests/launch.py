@@ -33,7 +33,7 @@ from ...run.hidden_regions import Markers
 from ...run.jail import cpu_cores
 from ...run.record import HOST, Collection, Export, HostFault, Plan, Record, Verdict
 from .kinds import HIDDEN_FAILED, ScoringTooSlow
-from .scorer import SCORER_START, export_code, plan
+from .scorer import READY, SCORER_START, export_code, plan
 
 SECRET_FILE = ".autograder-secret"
 
@@ -134,10 +134,21 @@ class PlanHiddenTests(NbGraderPreprocessor):
 
 
 class ScoreHiddenTests(NbGraderPreprocessor):
-    """After the kernel: decide the hidden checks in a fresh scoring process, in the jail."""
+    """After the kernel: decide the hidden checks in the run's own scoring process, in a jail of its own."""
 
-    timeout = Integer(900, help="Seconds the grader's own scoring process may take.").tag(config=True)
+    timeout = Integer(900, help="Seconds the grader's own scoring process may take, from the moment it is handed "
+                                "the exports.").tag(config=True)
+    startup_timeout = Integer(300, help="Seconds the scoring process may take to start and load the grader's data, "
+                                        "before it reads anything of the student's: past them, the host is at fault."
+                              ).tag(config=True)
     memory_limit = Integer(4 * 2**30, help="Bytes of memory for the scoring process.").tag(config=True)
+
+    def start_process(self, record):
+        """This run's `ScoringProcess`, started (raises `HostFault` when it cannot start)."""
+        sandboxed = self.config.get("SandboxedExecute", {})
+        return ScoringProcess({g: asdict(p) for g, p in record.plans.items()}, record.folders.kept,
+                              record.settings, self.memory_limit, self.log, jail=sandboxed.get("sandbox", "auto"),
+                              cpu_cores=cpu_cores(sandboxed.get("cpu_share", 0)))
 
     def preprocess(self, nb, resources):
         record = Record.of(resources)
@@ -147,18 +158,24 @@ class ScoreHiddenTests(NbGraderPreprocessor):
                     cell.outputs = errors_first(cell.get("outputs", []))
             return nb, resources
         started = time.perf_counter()
+        process, record.scoring_process = record.scoring_process, None
         try:
-            verdicts, record.scoring_peak_bytes = score_in_fresh_process(
-                {g: asdict(p) for g, p in record.plans.items()}, record.folders.kept, record.settings,
-                self.timeout, self.memory_limit, self.log,
-                jail=self.config.get("SandboxedExecute", {}).get("sandbox", "auto"),
-                cpu_cores=cpu_cores(self.config.get("SandboxedExecute", {}).get("cpu_share", 0)))
+            process = process or self.start_process(record)
+            scored = process.score(self.timeout, self.startup_timeout)
         except HostFault as e:
             record.set_fault(HOST, str(e))
             return nb, resources
         except ScoringTooSlow as e:  # the reference's scoring took a fraction of it on this host
+            scored = None
             verdicts = {g: {"failures": [f"{e}: the models or functions handed over are not the ones the "
                                          "task asks for"], "flags": [], "notes": []} for g in record.plans}
+        finally:
+            if process is not None:
+                process.close()
+        if scored is not None:
+            verdicts, record.scoring_peak_bytes = scored["verdicts"], scored["peak_bytes"]
+            record.scoring_start_seconds = scored.get("start_seconds")
+            record.check_seconds = dict(scored.get("check_seconds") or {})
         record.scoring_seconds = round(time.perf_counter() - started, 1)
         for cell in nb.cells:
             if cell.cell_type != "code" or not is_grade(cell):
@@ -189,6 +206,30 @@ class ScoreHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+class StartScoringProcess(NbGraderPreprocessor):
+    """Before the kernel: the run's scoring process starts, so that its imports (the backend, its compiler) and the
+    grader's held-out data load while the kernel works.
+
+    It is this submission's alone, started in a jail of its own before any of
+    its exports exist, and it reads none of them until `ScoreHiddenTests` hands
+    them over: nothing in it comes from another student (docs/ROBUSTNESS.md,
+    "The warm scoring process"). A process that cannot start here is started
+    again, and its fault recorded, by `ScoreHiddenTests`.
+    """
+
+    def preprocess(self, nb, resources):
+        record = Record.of(resources)
+        if record.plans and record.scoring_process is None:
+            try:
+                record.scoring_process = ScoreHiddenTests(config=self.config, log=self.log).start_process(record)
+            except HostFault:
+                pass
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        return cell, resources
+
+
 def errors_first(outputs):
     """An error or stderr output first: nbgrader's determine_grade stops at the first
     error *or* the first execute_result, so a value printed before an error
@@ -200,55 +241,79 @@ def errors_first(outputs):
 
 # --- the scoring process, started fresh for each submission; otter's clean process -------------
 
-def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap",
-                           cpu_cores=None):
-    """``({grade_id: verdict dict}, peak bytes)`` from a fresh scoring process in the jail.
+class ScoringProcess:
+    """The scoring process of one run: started fresh, in a jail of its own, then handed the exports.
 
     ``plans`` maps grade_id to `Plan`-like dicts (block, seed, folder, where),
     in notebook order; ``kept`` is the folder of the exports, the only
-    student-written files the process can read. ``jail`` is the course's
-    `SandboxedExecute.sandbox`: the scoring process is jailed as the kernel
-    is ("none": not at all, as for `grade --no-sandbox`; "auto": where it
-    works). Anything that stops the process from answering is the host's
-    fault: raises `HostFault`.
+    student-written files it can read. ``jail`` is the course's
+    `SandboxedExecute.sandbox`: it is jailed as the kernel is ("none": not at
+    all, as for `grade --no-sandbox`; "auto": where it works). It warms up as
+    soon as it starts (`scorer.warm`) and scores on `score`. Anything that
+    stops it from answering is the host's fault: raises `HostFault`.
     """
-    from ...run.jail import Limits, Sandbox, jail_failure, jail_problem
-    from ...run.record import HostFault
 
-    problem = jail_problem() if jail != "none" else ""
-    if problem and jail == "bwrap":
-        raise HostFault(f"the scoring process could not start: {problem}")
-    with tempfile.TemporaryDirectory(prefix="autograder-score-") as tmp:
-        root = Path(tmp) / "jail"
-        job, result = root / "work" / "job.json", root / "work" / "result.json"
+    def __init__(self, plans, kept, settings=None, memory_bytes=4 * 2**30, log=None, jail="bwrap", cpu_cores=None):
+        from ...run.jail import Limits, Sandbox, jail_problem
+
+        self.memory_bytes, self.log = memory_bytes, log
+        self.problem = jail_problem() if jail != "none" else ""
+        if self.problem and jail == "bwrap":
+            raise HostFault(f"the scoring process could not start: {self.problem}")
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-score-")
+        root = Path(self._tmp.name) / "jail"
+        job, self.result = root / "work" / "job.json", root / "work" / "result.json"
         job.parent.mkdir(parents=True)
         job.write_text(json.dumps({"cells": [{"grade_id": g, **p} for g, p in plans.items()],
-                                   "settings": settings or {}}))
-        package = scoring_package(Path(tmp) / "package")
+                                   "settings": settings or {}, "wait": True, "started_at": time.time()}))
+        package = scoring_package(Path(self._tmp.name) / "package")
         readable = scoring_readable(kept, settings, package)
-        sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
-                          env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
-                                                           disk_bytes=256 * 2**20, cpu_cores=cpu_cores))
+        self.sandbox = Sandbox(root=root, workdir=job.parent, readable=readable, groups=scoring_groups(readable),
+                               env=scoring_env(), limits=Limits(memory_bytes=memory_bytes, max_processes=256,
+                                                                disk_bytes=256 * 2**20, cpu_cores=cpu_cores))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
-        command = [sys.executable, "-I", "-c", SCORER_START, str(package), str(job), str(result)]
+        command = [sys.executable, "-I", "-c", SCORER_START, str(package), str(job), str(self.result)]
+        self.started = time.monotonic()
         try:
-            if jail == "none" or problem:  # unjailed, as the kernel was; still a minimal environment
-                done = subprocess.run(command, env={**sandbox.environment(), "HOME": str(root / "tmp"),
-                                                    "TMPDIR": str(root / "tmp")},
-                                      capture_output=True, text=True, errors="replace", timeout=timeout,
-                                      cwd=job.parent, preexec_fn=_own_memory_bound)
+            if jail == "none" or self.problem:  # as the kernel was; still a minimal environment
+                self.proc = subprocess.Popen(
+                    command, env={**self.sandbox.environment(), "HOME": str(root / "tmp"), "TMPDIR": str(root / "tmp")},
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                    cwd=job.parent, preexec_fn=_own_memory_bound, start_new_session=True)
             else:
-                done = sandbox.run(command, timeout)
+                self.proc = self.sandbox.start(command)
+        except OSError as e:
+            self.close()
+            raise HostFault(f"the scoring process could not start ({e})") from e
+
+    def score(self, timeout=900, startup_timeout=300):
+        """The scorer's answer (``verdicts``, ``peak_bytes``, ``start_seconds``, ``check_seconds``) once it is
+        handed the exports, within ``timeout`` seconds; raises `ScoringTooSlow` past it.
+
+        It is handed them only once it has said it is ready, within
+        ``startup_timeout`` seconds of its start: until then it has read nothing
+        of the student's, so a process that does not get there is the host's
+        fault, never the student's."""
+        from ...run.jail import jail_failure
+
+        if not self._ready(startup_timeout):
+            self.sandbox.kill(self.proc)
+            _, stderr = self.proc.communicate()
+            reason = jail_failure(stderr) or next(
+                (line for line in reversed(stderr.strip().splitlines()) if line.strip()),
+                f"not ready after {startup_timeout:g} s" if self.proc.returncode in (None, -9) else
+                f"exit {self.proc.returncode}")
+            if self.log is not None:
+                self.log.error("the scoring process did not start: %s", stderr[-3000:])
+            raise HostFault(f"the scoring process could not start ({reason[:300]})")
+        try:
+            done = self.sandbox.finish(self.proc, timeout, "go\n")
         except subprocess.TimeoutExpired as e:
             raise ScoringTooSlow(f"scoring your work took over {timeout:g} s") from e
-        except OSError as e:
-            raise HostFault(f"the scoring process could not start ({e})") from e
-        finally:
-            out_of_memory, own_limit = sandbox.out_of_memory(), sandbox.hit_memory_limit()
-            sandbox.close()
-        if done.returncode != 0 or not result.is_file():
-            if log is not None:
-                log.error("hidden-test scoring failed: %s", done.stderr[-3000:])
+        out_of_memory, own_limit = self.sandbox.out_of_memory(), self.sandbox.hit_memory_limit()
+        if done.returncode != 0 or not self.result.is_file():
+            if self.log is not None:
+                self.log.error("hidden-test scoring failed: %s", done.stderr[-3000:])
             reason = jail_failure(done.stderr)
             if reason:
                 raise HostFault(f"the scoring process could not start ({reason})")
@@ -256,14 +321,54 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
                 # Its limit is its own and its memory holds the student's exports: the reference's scoring took
                 # a fraction of it on this host (red team: a model of 7,850 parameters whose padding needed
                 # 4.6 GB an example got no score, not the zero it earned).
-                raise ScoringTooSlow(f"the scoring process needed more than its {memory_bytes / 2**30:g} GiB of "
-                                     "memory for your work")
+                raise ScoringTooSlow(f"the scoring process needed more than its {self.memory_bytes / 2**30:g} GiB "
+                                     "of memory for your work")
             if out_of_memory:  # killed by the host's own lack of memory: the host checks itself
-                raise HostFault(f"the scoring process ran out of its {memory_bytes / 2**30:g} GiB")
+                raise HostFault(f"the scoring process ran out of its {self.memory_bytes / 2**30:g} GiB")
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
-        answer = json.loads(result.read_text())
-        return answer["verdicts"], answer["peak_bytes"]
+        return json.loads(self.result.read_text())
+
+    def _ready(self, startup_timeout):
+        """Whether it said `READY` within ``startup_timeout`` seconds of its start (read byte by byte from the
+        pipe, so that nothing after it is taken from `communicate`)."""
+        import select
+
+        deadline, fd, line = self.started + startup_timeout, self.proc.stdout.fileno(), b""
+        while len(line) < 4096:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return False
+            byte = os.read(fd, 1)
+            if not byte:
+                return False
+            if byte == b"\n":
+                if line.strip() == READY.encode():
+                    return True
+                line = b""
+            else:
+                line += byte
+        return False
+
+    def close(self):
+        """Everything it started, killed; its folder, removed (whether it scored or not)."""
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            self.sandbox.kill(proc)
+            proc.communicate()
+        if hasattr(self, "sandbox"):
+            self.sandbox.close()
+        self._tmp.cleanup()
+
+
+def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes=4 * 2**30, log=None, jail="bwrap",
+                           cpu_cores=None):
+    """``({grade_id: verdict dict}, peak bytes)`` from a `ScoringProcess` started and handed the exports at once."""
+    process = ScoringProcess(plans, kept, settings, memory_bytes, log, jail, cpu_cores)
+    try:
+        answer = process.score(timeout)
+    finally:
+        process.close()
+    return answer["verdicts"], answer["peak_bytes"]
 
 
 def _own_memory_bound():

@@ -1,0 +1,100 @@
+"""The scoring process starts beside the kernel and is handed the exports after it (issue 25)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from autograder.grader.hidden_tests.kinds import ScoringTooSlow
+from autograder.grader.hidden_tests.launch import PlanHiddenTests, ScoringProcess, StartScoringProcess
+from autograder.run.jail import jail_problem
+from autograder.run.record import HostFault, Record, build_steps, run_steps
+
+JAIL = "none" if jail_problem() else "bwrap"
+
+
+def plans_for(kept, block="hidden.expect_value(answer, 42)"):
+    return {"t": {"block": block, "seed": 0, "folder": str(kept / "00"), "where": "test t"}}
+
+
+def test_the_scoring_process_warms_up_before_any_export_exists_and_scores_what_it_is_handed(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
+    try:
+        time.sleep(0.5)  # the kernel runs meanwhile; its exports are kept only afterwards
+        (kept / "00" / "out").mkdir(parents=True)
+        np.save(kept / "00" / "out" / "answer.npy", np.array(42))
+        answer = process.score(timeout=60)
+        assert process.proc.returncode == 0  # it ended: no later student's exports can ever be handed to it
+    finally:
+        process.close()
+    assert answer["verdicts"]["t"]["failures"] == []
+    assert answer["start_seconds"] > 0 and set(answer["check_seconds"]) == {"t"}
+    assert not Path(process._tmp.name).exists()
+
+
+def test_a_scoring_process_not_ready_in_time_is_the_hosts_fault_and_never_the_students(tmp_path):
+    """Until it says it is ready it has read nothing of the student's: a slow start is the host's."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
+    try:
+        with pytest.raises(HostFault, match=r"the scoring process could not start \(not ready after 0 s\)"):
+            process.score(timeout=60, startup_timeout=0)
+    finally:
+        process.close()
+
+
+def test_scoring_past_its_budget_once_handed_the_exports_is_the_students(tmp_path):
+    kept = tmp_path / "kept"
+    (kept / "00" / "out").mkdir(parents=True)
+    np.save(kept / "00" / "out" / "answer.npy", np.zeros(8 * 2**20))  # 64 MB to read and compare
+    process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
+    try:
+        with pytest.raises(ScoringTooSlow, match="scoring your work took over 0.001 s"):
+            process.score(timeout=0.001)
+    finally:
+        process.close()
+
+
+class KeepTheProcess:
+    """A step that notes the run's started scoring process, then ends the run as a failed kernel would."""
+
+    seen = []
+
+    def __call__(self, nb, resources):
+        self.seen.append(Record.of(resources).scoring_process)
+        raise RuntimeError("the run ends before scoring")
+
+
+def test_a_run_that_ends_before_scoring_leaves_no_scoring_process_and_no_folder(tmp_path):
+    cell = new_code_cell("### BEGIN HIDDEN TESTS\nhidden.expect_value(answer, 42)\n### END HIDDEN TESTS",
+                         metadata={"nbgrader": {"grade": True, "locked": True, "solution": False,
+                                                "grade_id": "t", "points": 1}})
+    config = Config()
+    config.PlanHiddenTests.secret = "s"
+    config.SandboxedExecute.sandbox = JAIL
+    steps = build_steps([PlanHiddenTests, StartScoringProcess], config=config) + [KeepTheProcess()]
+    resources = {"nbgrader": {"assignment": "a", "student": "s", "notebook": "n"}}
+    with pytest.raises(RuntimeError, match="before scoring"):
+        run_steps(new_notebook(cells=[cell]), resources, steps)
+    process = KeepTheProcess.seen[-1]
+    assert process is not None and process.proc.returncode is not None
+    assert not Path(process._tmp.name).exists()
+    assert resources["autograder"].scoring_process is None
+
+
+def test_reading_a_notebook_builds_no_iri_grammar():
+    """jsonschema >= 4.25 imports rfc3987_syntax, which builds ~35 Lark parsers at import time (0.7 s here, in
+    every process that reads a notebook: `grade`, each grading process, nbconvert); pinned below it until
+    python-jsonschema/jsonschema#1428 is fixed upstream (pyproject.toml)."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, nbformat; print('rfc3987_syntax' in sys.modules)"],
+                            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert loaded.stdout.strip() == "False"
