@@ -12,7 +12,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from autograder.grader.hidden_tests.kinds import ScoringTooSlow
-from autograder.grader.hidden_tests.launch import PlanHiddenTests, ScoringProcess, StartScoringProcess
+from autograder.grader.hidden_tests.launch import (
+    PlanHiddenTests,
+    ScoringProcess,
+    StartScoringProcess,
+)
 from autograder.run.jail import jail_problem
 from autograder.run.record import HostFault, Record, build_steps, run_steps
 
@@ -67,7 +71,8 @@ def test_scoring_past_its_budget_once_handed_the_exports_is_the_students(tmp_pat
 class KeepTheProcess:
     """A step that notes the run's started scoring process, then ends the run as a failed kernel would."""
 
-    seen = []
+    def __init__(self):
+        self.seen = []
 
     def __call__(self, nb, resources):
         self.seen.append(Record.of(resources).scoring_process)
@@ -81,11 +86,12 @@ def test_a_run_that_ends_before_scoring_leaves_no_scoring_process_and_no_folder(
     config = Config()
     config.PlanHiddenTests.secret = "s"
     config.SandboxedExecute.sandbox = JAIL
-    steps = build_steps([PlanHiddenTests, StartScoringProcess], config=config) + [KeepTheProcess()]
+    keep = KeepTheProcess()
+    steps = build_steps([PlanHiddenTests, StartScoringProcess], config=config) + [keep]
     resources = {"nbgrader": {"assignment": "a", "student": "s", "notebook": "n"}}
     with pytest.raises(RuntimeError, match="before scoring"):
         run_steps(new_notebook(cells=[cell]), resources, steps)
-    process = KeepTheProcess.seen[-1]
+    process = keep.seen[-1]
     assert process is not None and process.proc.returncode is not None
     assert not Path(process._tmp.name).exists()
     assert resources["autograder"].scoring_process is None
