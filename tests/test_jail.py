@@ -122,7 +122,46 @@ def test_on_a_gpu_without_control_groups_memory_is_not_bounded_by_rlimit_data(mo
     monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0"])
     # No bound of the jail's own; the grading process's own heap bound (soft) is lifted for it.
     assert [arg for arg in jail.rlimit_args() if arg.startswith("--data")] == ["--data=unlimited:"]
-    assert jail.describe()["limits"] == "rlimits, memory unbounded on a GPU"
+    assert jail.describe()["limits"] == "rlimits; memory watched each second (proportional set size)"
+    assert jail.watches_memory()
+
+
+def allocating(megabytes, children=0):
+    """A process that holds ``megabytes`` of touched memory in each of itself and ``children`` forks, until killed."""
+    code = (f"import os, time\nfor _ in range({children}):\n    if os.fork() == 0: break\n"
+            f"block = bytearray({megabytes} * 2**20)\nos.write(1, b'ready\\n')\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    for _ in range(children + 1):
+        assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_the_memory_of_a_jail_counts_every_process_below_its_launcher():
+    proc = allocating(100, children=2)
+    try:
+        assert sandbox.tree_memory(proc.pid) > 300 * 2**20
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_where_no_control_group_counts_memory_the_watchdog_kills_the_kernel_past_its_limit(tmp_path):
+    """Issue 25: on a GPU host without control groups a jail's memory was unbounded (RLIMIT_DATA aborts XLA):
+    one notebook could take the host's memory from the classmates graded beside it."""
+    from autograder.run.execute import _DiskWatchdog
+
+    proc, killed = allocating(300), []
+    try:
+        watchdog = _DiskWatchdog(tmp_path, Limits(memory_bytes=200 * 2**20), lambda: killed.append(True),
+                                 every=0.05, memory_of=lambda: sandbox.tree_memory(proc.pid))
+        deadline = time.monotonic() + 10
+        while not killed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        watchdog.stop()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert killed and watchdog.tripped == "out of memory: the notebook used more than 0.195312 GiB"
 
 
 def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):

@@ -14,11 +14,12 @@ from traitlets.config import Config
 from autograder.grader.hidden_tests.kinds import ScoringTooSlow
 from autograder.grader.hidden_tests.launch import (
     PlanHiddenTests,
+    ScoreHiddenTests,
     ScoringProcess,
     StartScoringProcess,
 )
 from autograder.run.jail import jail_problem
-from autograder.run.record import HostFault, Record, build_steps, run_steps
+from autograder.run.record import RUN_PARENT_VARIABLE, Record, build_steps, run_steps
 
 JAIL = "none" if jail_problem() else "bwrap"
 
@@ -35,6 +36,7 @@ def test_the_scoring_process_warms_up_before_any_export_exists_and_scores_what_i
         time.sleep(0.5)  # the kernel runs meanwhile; its exports are kept only afterwards
         (kept / "00" / "out").mkdir(parents=True)
         np.save(kept / "00" / "out" / "answer.npy", np.array(42))
+        assert process.ready()
         answer = process.score(timeout=60)
         assert process.proc.returncode == 0  # it ended: no later student's exports can ever be handed to it
     finally:
@@ -45,15 +47,47 @@ def test_the_scoring_process_warms_up_before_any_export_exists_and_scores_what_i
 
 
 def test_a_scoring_process_not_ready_in_time_is_the_hosts_fault_and_never_the_students(tmp_path):
-    """Until it says it is ready it has read nothing of the student's: a slow start is the host's."""
+    """Until it says it is ready it has read nothing of the student's: a slow start is the host's, and says so."""
     kept = tmp_path / "kept"
     kept.mkdir()
     process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
     try:
-        with pytest.raises(HostFault, match=r"the scoring process could not start \(not ready after 0 s\)"):
-            process.score(timeout=60, startup_timeout=0)
+        assert not process.ready(0)
+        assert str(process.start_failure(0)) == "the scoring process could not start (not ready after 0 s)"
     finally:
         process.close()
+
+
+def hidden_test_notebook():
+    cell = new_code_cell("### BEGIN HIDDEN TESTS\nhidden.expect_value(answer, 42)\n### END HIDDEN TESTS",
+                         metadata={"nbgrader": {"grade": True, "locked": True, "solution": False,
+                                                "grade_id": "t", "points": 1}})
+    config = Config()
+    config.PlanHiddenTests.secret = "s"
+    config.SandboxedExecute.sandbox = JAIL
+    return new_notebook(cells=[cell]), config, {"nbgrader": {"assignment": "a", "student": "s", "notebook": "n"}}
+
+
+def kill_the_warm_process(nb, resources):
+    """What a student's kernel could do where no control group shares the machine: starve the scoring process
+    warming up beside it, or have the host's OOM killer take it."""
+    process = Record.of(resources).scoring_process
+    process.sandbox.kill(process.proc)
+    process.proc.wait()
+    return nb, resources
+
+
+def test_a_warm_scoring_process_lost_beside_the_kernel_is_started_again_and_the_zero_stays_a_zero():
+    """Red team: 100 busy `setsid` children in a kernel without control groups kept the warm process from getting
+    ready within its limit; the run became a host fault, then "could not process": no score for a notebook that
+    earned 0. Now the kernel can cost it only its warm start."""
+    nb, config, resources = hidden_test_notebook()
+    steps = build_steps([PlanHiddenTests, StartScoringProcess], config=config) + [kill_the_warm_process] + \
+        build_steps([ScoreHiddenTests], config=config)
+    run_steps(nb, resources, steps)
+    record = resources["autograder"]
+    assert record.fault is None
+    assert record.verdicts["t"].failures and "answer" in record.verdicts["t"].failures[0]
 
 
 def test_scoring_past_its_budget_once_handed_the_exports_is_the_students(tmp_path):
@@ -62,6 +96,7 @@ def test_scoring_past_its_budget_once_handed_the_exports_is_the_students(tmp_pat
     np.save(kept / "00" / "out" / "answer.npy", np.zeros(8 * 2**20))  # 64 MB to read and compare
     process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
     try:
+        assert process.ready()
         with pytest.raises(ScoringTooSlow, match="scoring your work took over 0.001 s"):
             process.score(timeout=0.001)
     finally:
@@ -79,22 +114,29 @@ class KeepTheProcess:
         raise RuntimeError("the run ends before scoring")
 
 
-def test_a_run_that_ends_before_scoring_leaves_no_scoring_process_and_no_folder(tmp_path):
-    cell = new_code_cell("### BEGIN HIDDEN TESTS\nhidden.expect_value(answer, 42)\n### END HIDDEN TESTS",
-                         metadata={"nbgrader": {"grade": True, "locked": True, "solution": False,
-                                                "grade_id": "t", "points": 1}})
-    config = Config()
-    config.PlanHiddenTests.secret = "s"
-    config.SandboxedExecute.sandbox = JAIL
+def test_a_run_that_ends_before_scoring_leaves_no_scoring_process_and_no_folder():
+    nb, config, resources = hidden_test_notebook()
     keep = KeepTheProcess()
     steps = build_steps([PlanHiddenTests, StartScoringProcess], config=config) + [keep]
-    resources = {"nbgrader": {"assignment": "a", "student": "s", "notebook": "n"}}
     with pytest.raises(RuntimeError, match="before scoring"):
-        run_steps(new_notebook(cells=[cell]), resources, steps)
+        run_steps(nb, resources, steps)
     process = keep.seen[-1]
     assert process is not None and process.proc.returncode is not None
     assert not Path(process._tmp.name).exists()
     assert resources["autograder"].scoring_process is None
+
+
+def test_the_scoring_folder_lies_in_the_run_parent_that_the_worker_removes(tmp_path, monkeypatch):
+    """A grading process killed at its limit while the kernel ran left the warm process's folder, with the job
+    naming the hidden checks, in /tmp; the worker removes its run parent however the process ends."""
+    monkeypatch.setenv(RUN_PARENT_VARIABLE, str(tmp_path))
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    process = ScoringProcess(plans_for(kept), kept, jail=JAIL)
+    try:
+        assert Path(process._tmp.name).parent == tmp_path
+    finally:
+        process.close()
 
 
 def test_reading_a_notebook_builds_no_iri_grammar():

@@ -26,6 +26,7 @@ lines of TensorFlow, absl and Python warnings (whole multi-line warnings)
 from stderr, in time linear in the output, and keeps every other line.
 """
 
+import functools
 import os
 import re
 import signal
@@ -49,6 +50,7 @@ from .jail import (
     SandboxUnavailable,
     cpu_cores,
     jail_problem,
+    tree_memory,
 )
 from .record import HOST, STUDENT, Export, Record
 
@@ -433,7 +435,10 @@ class SandboxedExecute(Execute):
     def _start_watchdog(self):
         if self._sandbox is None:
             return _DiskWatchdog(None, self._sandbox, None)
-        return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel, kept=self._kept_bytes)
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        memory_of = functools.partial(tree_memory, process.pid) if process and self._sandbox.watches_memory() else None
+        return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel, kept=self._kept_bytes,
+                             memory_of=memory_of)
 
 
 def _json_size(value):
@@ -467,9 +472,10 @@ def _message_size(msg):
 
 
 class _DiskWatchdog:
-    """Polls the jail folder, everything the kernel can write, and kills it past the quota."""
+    """Polls the jail folder, everything the kernel can write, and kills it past the quota; where no control
+    group bounds the jail's memory, that memory too (``memory_of``: `jail.tree_memory` of the kernel)."""
 
-    def __init__(self, folder, limits, kill, every=1.0, kept=0):
+    def __init__(self, folder, limits, kill, every=1.0, kept=0, memory_of=None):
         self.tripped = ""
         self._stop = threading.Event()
         self._thread = None
@@ -477,6 +483,7 @@ class _DiskWatchdog:
             return
         self._args = (folder, limits, kill)
         self._kept = kept  # bytes of the notebook's exports the grader already keeps outside the jail
+        self._memory_of = memory_of
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
@@ -486,6 +493,10 @@ class _DiskWatchdog:
 
     def _check(self):
         folder, limits, kill = self._args
+        if self._memory_of is not None and self._memory_of() > limits.memory_bytes:
+            self.tripped = f"out of memory: the notebook used more than {limits.memory_bytes / 2**30:g} GiB"
+            kill()
+            return True
         size, count = safe_files.tree_usage(folder, limits.max_files)
         size += self._kept
         if size > limits.disk_bytes or count > limits.max_files:

@@ -90,6 +90,27 @@ def _gib(n):
     return f"{n / 2**30:g} GiB"
 
 
+def tree_memory(pid):
+    """Bytes of memory the process ``pid`` and everything below it hold (proportional set size: a page shared
+    by several of them counted once in all), from /proc. The jail's PID namespace keeps every process it
+    starts below its launcher: an orphan goes to the namespace's init, bubblewrap's child."""
+    total, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as f:
+                total += next((int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    pending += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):  # it ended meanwhile
+            continue
+    return total
+
+
 @dataclass
 class Limits:
     memory_bytes: int | None = 8 * 2**30
@@ -565,9 +586,15 @@ class Sandbox:
         """Run ``cmd`` in the jail to its end; ``subprocess.CompletedProcess`` (raises TimeoutExpired)."""
         return self.finish(self.start(cmd), timeout)
 
+    def watches_memory(self):
+        """Whether its memory is bounded by polling (`tree_memory`): a GPU host without control groups, where
+        RLIMIT_DATA would abort CUDA's and XLA's set-up and no control group can count it."""
+        return bool(self.limits.memory_bytes) and not self.cgroups.available and bool(gpu_devices())
+
     def describe(self):
         """What the report records about the jail."""
-        limits = self.cgroups.describe() or ("rlimits, memory unbounded on a GPU" if gpu_devices() else "rlimits")
+        limits = self.cgroups.describe() or (
+            "rlimits; memory watched each second (proportional set size)" if self.watches_memory() else "rlimits")
         return {"kind": "bwrap", "network": self.network, "limits": limits, "uid": self.uid,
                 "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
                 "disk_bytes": self.limits.disk_bytes, "syscall_filter": syscall_filter.summary()}

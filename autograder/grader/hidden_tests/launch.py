@@ -31,7 +31,16 @@ from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
 from ...run.hidden_regions import Markers
 from ...run.jail import cpu_cores
-from ...run.record import HOST, Collection, Export, HostFault, Plan, Record, Verdict
+from ...run.record import (
+    HOST,
+    RUN_PARENT_VARIABLE,
+    Collection,
+    Export,
+    HostFault,
+    Plan,
+    Record,
+    Verdict,
+)
 from .kinds import HIDDEN_FAILED, ScoringTooSlow
 from .scorer import READY, SCORER_START, export_code, plan
 
@@ -138,9 +147,9 @@ class ScoreHiddenTests(NbGraderPreprocessor):
 
     timeout = Integer(900, help="Seconds the grader's own scoring process may take, from the moment it is handed "
                                 "the exports.").tag(config=True)
-    startup_timeout = Integer(300, help="Seconds the scoring process may take to start and load the grader's data, "
-                                        "before it reads anything of the student's: past them, the host is at fault."
-                              ).tag(config=True)
+    startup_timeout = Integer(300, help="Seconds the scoring process may take, once the kernel has ended, to start "
+                                        "and load the grader's data, before it reads anything of the student's: "
+                                        "past them, the host is at fault.").tag(config=True)
     memory_limit = Integer(4 * 2**30, help="Bytes of memory for the scoring process.").tag(config=True)
 
     def start_process(self, record):
@@ -160,8 +169,17 @@ class ScoreHiddenTests(NbGraderPreprocessor):
         started = time.perf_counter()
         process, record.scoring_process = record.scoring_process, None
         try:
-            process = process or self.start_process(record)
-            scored = process.score(self.timeout, self.startup_timeout)
+            if process is not None and not process.ready(self.startup_timeout):
+                # It warmed up beside the student's kernel, which may have starved it of CPU or memory (where no
+                # control group shares them): started again now that the kernel is gone, the student can cost it
+                # only the warm start; only this one's failure is the host's (red team).
+                process.close()
+                process = None
+            if process is None:
+                process = self.start_process(record)
+                if not process.ready(self.startup_timeout):
+                    raise process.start_failure(self.startup_timeout)
+            scored = process.score(self.timeout)
         except HostFault as e:
             record.set_fault(HOST, str(e))
             return nb, resources
@@ -254,13 +272,27 @@ class ScoringProcess:
     """
 
     def __init__(self, plans, kept, settings=None, memory_bytes=4 * 2**30, log=None, jail="bwrap", cpu_cores=None):
-        from ...run.jail import Limits, Sandbox, jail_problem
+        from ...run.jail import jail_problem
 
         self.memory_bytes, self.log = memory_bytes, log
         self.problem = jail_problem() if jail != "none" else ""
         if self.problem and jail == "bwrap":
             raise HostFault(f"the scoring process could not start: {self.problem}")
-        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-score-")
+        # Beside the run's own folder: a grading process killed at its limit leaves neither (`worker.execute`
+        # removes the parent however the process ends); the job names the hidden checks.
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-score-",
+                                                dir=os.environ.get(RUN_PARENT_VARIABLE) or None)
+        try:
+            self._start(plans, kept, settings, memory_bytes, jail, cpu_cores)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, OSError):
+                raise HostFault(f"the scoring process could not start ({e})") from e
+            raise
+
+    def _start(self, plans, kept, settings, memory_bytes, jail, cpu_cores):
+        from ...run.jail import Limits, Sandbox
+
         root = Path(self._tmp.name) / "jail"
         job, self.result = root / "work" / "job.json", root / "work" / "result.json"
         job.parent.mkdir(parents=True)
@@ -273,39 +305,53 @@ class ScoringProcess:
                                                                 disk_bytes=256 * 2**20, cpu_cores=cpu_cores))
         # -I: nothing from the working folder, the environment or the user's site joins the import path.
         command = [sys.executable, "-I", "-c", SCORER_START, str(package), str(job), str(self.result)]
-        self.started = time.monotonic()
-        try:
-            if jail == "none" or self.problem:  # as the kernel was; still a minimal environment
-                self.proc = subprocess.Popen(
-                    command, env={**self.sandbox.environment(), "HOME": str(root / "tmp"), "TMPDIR": str(root / "tmp")},
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                    cwd=job.parent, preexec_fn=_own_memory_bound, start_new_session=True)
+        if jail == "none" or self.problem:  # as the kernel was; still a minimal environment
+            self.proc = subprocess.Popen(
+                command, env={**self.sandbox.environment(), "HOME": str(root / "tmp"), "TMPDIR": str(root / "tmp")},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                cwd=job.parent, preexec_fn=_own_memory_bound, start_new_session=True)
+        else:
+            self.proc = self.sandbox.start(command)
+
+    def ready(self, startup_timeout=300):
+        """Whether it says `READY` within ``startup_timeout`` seconds from now (read byte by byte from the pipe, so
+        that nothing after it is taken from `communicate`); False at once if it ended."""
+        import select
+
+        deadline, fd, line = time.monotonic() + startup_timeout, self.proc.stdout.fileno(), b""
+        while len(line) < 4096:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return False
+            byte = os.read(fd, 1)
+            if not byte:
+                return False
+            if byte == b"\n":
+                if line.strip() == READY.encode():
+                    return True
+                line = b""
             else:
-                self.proc = self.sandbox.start(command)
-        except OSError as e:
-            self.close()
-            raise HostFault(f"the scoring process could not start ({e})") from e
+                line += byte
+        return False
 
-    def score(self, timeout=900, startup_timeout=300):
-        """The scorer's answer (``verdicts``, ``peak_bytes``, ``start_seconds``, ``check_seconds``) once it is
-        handed the exports, within ``timeout`` seconds; raises `ScoringTooSlow` past it.
-
-        It is handed them only once it has said it is ready, within
-        ``startup_timeout`` seconds of its start: until then it has read nothing
-        of the student's, so a process that does not get there is the host's
-        fault, never the student's."""
+    def start_failure(self, startup_timeout):
+        """The `HostFault` of a process that did not get ready: it is killed, and the reason named."""
         from ...run.jail import jail_failure
 
-        if not self._ready(startup_timeout):
-            self.sandbox.kill(self.proc)
-            _, stderr = self.proc.communicate()
-            reason = jail_failure(stderr) or next(
-                (line for line in reversed(stderr.strip().splitlines()) if line.strip()),
-                f"not ready after {startup_timeout:g} s" if self.proc.returncode in (None, -9) else
-                f"exit {self.proc.returncode}")
-            if self.log is not None:
-                self.log.error("the scoring process did not start: %s", stderr[-3000:])
-            raise HostFault(f"the scoring process could not start ({reason[:300]})")
+        ended = self.proc.poll() is not None
+        self.sandbox.kill(self.proc)
+        _, stderr = self.proc.communicate()
+        if self.log is not None:
+            self.log.error("the scoring process did not start: %s", stderr[-3000:])
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        reason = jail_failure(stderr) or (
+            (lines[-1] if lines else f"exit {self.proc.returncode}") if ended else f"not ready after {startup_timeout:g} s")
+        return HostFault(f"the scoring process could not start ({reason[:300]})")
+
+    def score(self, timeout=900):
+        """The answer of a ready process (``verdicts``, ``peak_bytes``, ``start_seconds``, ``check_seconds``)
+        once it is handed the exports, within ``timeout`` seconds; raises `ScoringTooSlow` past it."""
+        from ...run.jail import jail_failure
+
         try:
             done = self.sandbox.finish(self.proc, timeout, "go\n")
         except subprocess.TimeoutExpired as e:
@@ -329,26 +375,6 @@ class ScoringProcess:
             raise HostFault(f"the scoring process failed ({(lines[-1] if lines else f'exit {done.returncode}')[:300]})")
         return json.loads(self.result.read_text())
 
-    def _ready(self, startup_timeout):
-        """Whether it said `READY` within ``startup_timeout`` seconds of its start (read byte by byte from the
-        pipe, so that nothing after it is taken from `communicate`)."""
-        import select
-
-        deadline, fd, line = self.started + startup_timeout, self.proc.stdout.fileno(), b""
-        while len(line) < 4096:
-            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                return False
-            byte = os.read(fd, 1)
-            if not byte:
-                return False
-            if byte == b"\n":
-                if line.strip() == READY.encode():
-                    return True
-                line = b""
-            else:
-                line += byte
-        return False
-
     def close(self):
         """Everything it started, killed; its folder, removed (whether it scored or not)."""
         proc = getattr(self, "proc", None)
@@ -365,6 +391,8 @@ def score_in_fresh_process(plans, kept, settings=None, timeout=900, memory_bytes
     """``({grade_id: verdict dict}, peak bytes)`` from a `ScoringProcess` started and handed the exports at once."""
     process = ScoringProcess(plans, kept, settings, memory_bytes, log, jail, cpu_cores)
     try:
+        if not process.ready():
+            raise process.start_failure(300)
         answer = process.score(timeout)
     finally:
         process.close()
