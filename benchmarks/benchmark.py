@@ -132,7 +132,29 @@ def class_part(work, args):
             raise RuntimeError(f"{name} grade-all: {done.stderr.strip()[-500:]}")
         results[name] = {"seconds": seconds, "per_submission": seconds / args.class_size}
         print("class", name, results[name], flush=True)
+    if args.nbgrader_cli:
+        results["nbgrader autograde"] = nbgrader_cli(work / "class" / "nbgrader", args.class_size)
+        print("class nbgrader autograde", results["nbgrader autograde"], flush=True)
     return results
+
+
+def nbgrader_cli(course, size):
+    """The same class graded by nbgrader's own `nbgrader autograde`, one submission after another, with this
+    checkout's configuration (the same pipeline, jail and reference); the assignment released first, untimed."""
+    (course / "submitted").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nload_subconfig({str(ROOT / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.source_directory = {str(SOLUTIONS)!r}\n")
+    for i in range(size):
+        handed_in(CHEAPEST, course / "submitted" / f"s{i:02d}" / CHEAPEST)
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    subprocess.run([nbgrader, "generate_assignment", CHEAPEST, "--force"], cwd=course, check=True, capture_output=True)
+    started = time.perf_counter()
+    done = subprocess.run([nbgrader, "autograde", CHEAPEST], cwd=course, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader autograde: {done.stderr.strip()[-500:]}")
+    return {"seconds": seconds, "per_submission": seconds / size}
 
 
 def imports_part(work, args):
@@ -195,9 +217,12 @@ def report(args, parts):
     classes = parts.get("class")
     if classes:
         lines += [f"## A class of {args.class_size} (worksheet 2, `grade-all --workers 2`, from scratch)\n",
-                  "| installation | wall time (s) | per submission (s) |", "|---|---:|---:|"]
+                  "| installation | wall time (s) | per submission (s) | speed-up over `nbgrader autograde` |",
+                  "|---|---:|---:|---:|"]
+        cli = classes.get("nbgrader autograde", {}).get("seconds")
         for name, r in classes.items():
-            lines.append(f"| {name} | {r['seconds']:.1f} | {r['per_submission']:.1f} |")
+            speedup = f"{cli / r['seconds']:.2f}x" if cli else "-"
+            lines.append(f"| {name} | {r['seconds']:.1f} | {r['per_submission']:.1f} | {speedup} |")
         lines.append("")
     imports = parts.get("imports")
     if imports:
@@ -215,6 +240,8 @@ def main():
     parser.add_argument("--before", metavar="PYTHON", help="the interpreter of the installation to compare with")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--class-size", type=int, default=16)
+    parser.add_argument("--nbgrader-cli", action="store_true",
+                        help="also grade the class with `nbgrader autograde` (one at a time), the speed-ups' baseline")
     parser.add_argument("--parts", nargs="+", default=["solutions", "hold", "class", "imports"])
     parser.add_argument("--worksheets", nargs="+", metavar="ID", default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")

@@ -4,6 +4,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -533,6 +534,9 @@ def test_formgrader_starts_grade_all_once_and_reads_its_progress(tmp_path, monke
     assert {k: state["progress"][k] for k in ("total", "done", "failed", "running")} == \
         {"total": 2, "done": 2, "failed": 0, "running": 0}
     assert state["progress"]["lines"][0] == f"2 of 2 submissions in {course} to grade, on 2 local workers."
+    # Once the reference verdict is there: how long the class should take, at its pace.
+    assert any(re.fullmatch(r"at the pace of the reference runs, the 2 submissions take about \d+ s on 2 slots "
+                            r"\(tiny: \d+ s each\)", line) for line in state["progress"]["lines"]), state["progress"]
     assert any(line.strip().startswith("ada/tiny") and line.endswith("3 / 3") for line in state["log"]), state["log"]
     assert not (tmp_path / "imported").exists()
 
@@ -550,3 +554,10 @@ def test_a_second_grade_all_on_the_same_course_waits_its_turn(tmp_path, capsys):
                                        "a terminal); wait for it to end, then run this again.\n")
     assert not (course / "grade-all.json").exists()
 
+
+
+@pytest.mark.parametrize("seconds, said", [(40, "40 s"), (89.6, "90 s"), (720, "12 min"), (7500, "2 h 05 min")])
+def test_an_estimate_reads_as_a_person_would_say_it(seconds, said):
+    from autograder.grader.classroom.grade_all import duration
+
+    assert duration(seconds) == said

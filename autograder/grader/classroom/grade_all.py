@@ -30,12 +30,14 @@ malformed submission (no notebook, not a notebook, renamed) gets zero with its
 reason. A second run regrades only what changed. Outcomes go to grade-all.json.
 """
 
+import collections
 import concurrent.futures
 import contextlib
 import hashlib
 import json
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -148,9 +150,11 @@ class Dispatcher:
     whose worker died is run once more by the scheduler (allowed-failures 1).
     """
 
-    def __init__(self, client, config, timeout, gpu, lock, say=lambda line: None):
+    def __init__(self, client, config, timeout, gpu, lock, say=lambda line: None, counts=None):
         self.client, self.config, self.timeout, self.gpu, self.lock = client, config, timeout, gpu, lock
         self.say = say  # a line for the instructor: which reference runs hold the class back
+        self.counts = dict(counts or {})  # assignment -> submissions of it to grade (for the estimate)
+        self.estimated = False
         self.resources = {"GPU": 1} if gpu else None
         self.hosts = {}
         self.course_problems = {}  # assignment -> why the course's own drawings stop its grading on every host
@@ -294,6 +298,29 @@ class Dispatcher:
                 host.verdicts.pop(assignment, None)
                 host.fault = host.fault or verdict.problem
             self.changed.notify_all()
+        self._estimate()
+
+    def _estimate(self):
+        """Once each worksheet to grade has a reference verdict: how long the class should take at the pace of
+        the reference runs (each timed with the share of its host a jail keeps when all the slots are busy)."""
+        with self.changed:
+            if self.estimated:
+                return
+            seconds = {}
+            for assignment in self.counts:
+                found = [h.verdicts[assignment].seconds for h in self.hosts.values() if h.verdicts.get(assignment)]
+                if not found and assignment not in self.course_problems:
+                    return
+                if found:
+                    seconds[assignment] = statistics.median(found)
+            slots = sum(h.slots for h in self.hosts.values() if not h.fault)
+            self.estimated = bool(seconds and slots)
+        if self.estimated:
+            count = sum(self.counts[a] for a in seconds)
+            total = sum(self.counts[a] * s for a, s in seconds.items()) / slots
+            self.say(f"at the pace of the reference runs, the {count} submission{'s' * (count != 1)} take about "
+                     f"{duration(total)} on {slots} slot{'s' * (slots != 1)} ("
+                     + ", ".join(f"{a}: {s:.0f} s each" for a, s in sorted(seconds.items())) + ")")
 
     def _reference_payload(self, host, assignment):
         """The reference run for ``host``, timed with the CPU share each of its jails keeps when all its slots
@@ -618,7 +645,8 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
             lock = threading.Lock()
             if pending:
                 tell.start()
-            dispatcher = Dispatcher(client, config, limits.run, gpu, lock, tell.write) if pending else None
+            dispatcher = Dispatcher(client, config, limits.run, gpu, lock, tell.write,
+                                    collections.Counter(s.assignment for s in pending)) if pending else None
 
             def grade_one(sub):
                 with lock:
@@ -719,6 +747,14 @@ class _progress:
         staging.write_text(json.dumps({"total": self.total, "done": self.done, "failed": self.failed,
                                        "running": self.running, "lines": self.lines[-20:]}))
         os.replace(staging, self.path)
+
+
+def duration(seconds):
+    """``seconds`` for a person: "40 s", "12 min", "2 h 05 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def format_outcomes(outcomes):
