@@ -114,6 +114,17 @@ class KeepTheProcess:
         raise RuntimeError("the run ends before scoring")
 
 
+def test_a_warm_scoring_process_still_not_ready_after_the_kernel_is_the_hosts_fault():
+    """Once the kernel and all it started are gone, nothing of the student's competes with it: a process still
+    not ready then is the host's fault (not started again: that would double the wait)."""
+    nb, config, resources = hidden_test_notebook()
+    config.ScoreHiddenTests.startup_timeout = 0
+    steps = build_steps([PlanHiddenTests, StartScoringProcess, ScoreHiddenTests], config=config)
+    run_steps(nb, resources, steps)
+    fault = resources["autograder"].fault
+    assert (fault.owner, fault.reason) == ("host", "the scoring process could not start (not ready after 0 s)")
+
+
 def test_a_run_that_ends_before_scoring_leaves_no_scoring_process_and_no_folder():
     nb, config, resources = hidden_test_notebook()
     keep = KeepTheProcess()

@@ -170,9 +170,11 @@ class ScoreHiddenTests(NbGraderPreprocessor):
         process, record.scoring_process = record.scoring_process, None
         try:
             if process is not None and not process.ready(self.startup_timeout):
-                # It warmed up beside the student's kernel, which may have starved it of CPU or memory (where no
-                # control group shares them): started again now that the kernel is gone, the student can cost it
-                # only the warm start; only this one's failure is the host's (red team).
+                if process.proc.poll() is None:  # alive, the kernel gone for as long: the host is too slow
+                    raise process.start_failure(self.startup_timeout)
+                # It died warming up beside the student's kernel, which may have had the host's OOM killer take it
+                # (where no control group shares the memory; red team): started again now that the kernel is
+                # gone, so the student can cost it only its warm start; only this one's failure is the host's.
                 process.close()
                 process = None
             if process is None:
