@@ -157,6 +157,21 @@ def test_memory_files_count_mapped_or_not():
         proc.wait()
 
 
+def test_page_tables_count_though_no_page_is_resident():
+    """Red team: a read-only mapping of terabytes touched every 2 MiB maps only the zero page (no resident
+    memory, and no RLIMIT_DATA: it is not writable) but costs a page-table page each."""
+    code = ("import mmap, os, time\nsize = 2**36\nm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS"
+            " | 0x4000, prot=mmap.PROT_READ)\nm.madvise(mmap.MADV_NOHUGEPAGE)\n"
+            "for i in range(0, size, 2**21):\n    m[i]\nos.write(1, b'ready\\n')\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert sandbox.tree_memory(proc.pid) > 100 * 2**20  # 32,768 page-table pages of 4 KiB: 128 MiB
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def test_memory_held_in_memory_files_is_bounded_with_or_without_control_groups(tmp_path):
     """Pages of a memory file are no heap: where no control group can be made (an ordinary grader, as in CI's
     second pass) RLIMIT_DATA let a notebook hold 1.2 GB in four of them under a 600 MiB limit."""
@@ -290,6 +305,7 @@ found["add_key"] = call(248, b"user", b"probe", b"answers", 7, USER_KEYRING)
 found["keyctl"] = call(250, 0, SESSION_KEYRING, 1)  # KEYCTL_GET_KEYRING_ID, made if missing
 found["request_key"] = call(249, b"user", b"probe", None, 0)
 found["io_uring_setup"] = call(425, 4, ctypes.create_string_buffer(120))
+found["shmget"] = call(29, 0, 2**28, 0o1600)  # IPC_PRIVATE, 256 MiB, IPC_CREAT | 0600
 found["io_uring_enter"] = call(426, -1, 0, 0, 0, None, 0)
 found["io_uring_register"] = call(427, -1, 0, None, 0)
 child = os.fork()
@@ -388,6 +404,13 @@ def test_the_jail_runs_under_a_seccomp_filter(attacks, tmp_path):
 def test_no_kernel_keyring(attacks):
     assert answers(attacks, "add_key", "keyctl", "request_key") == dict.fromkeys(
         ["add_key", "keyctl", "request_key"], "EPERM")
+
+
+@x86_64
+def test_no_system_v_shared_memory(attacks):
+    """A segment outlives every process and is charged to none: without a control group nothing counted it
+    (red team: 3 GiB kept under a 2 GiB limit, in blocks of 256 MiB, each detached)."""
+    assert attacks["shmget"] == "EPERM"
 
 
 @x86_64

@@ -157,3 +157,33 @@ def test_reading_a_notebook_builds_no_iri_grammar():
     loaded = subprocess.run([sys.executable, "-c", "import sys, nbformat; print('rfc3987_syntax' in sys.modules)"],
                             capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert loaded.stdout.strip() == "False"
+
+
+def launched(code):
+    """A `ScoringProcess` whose process is ``code`` (a Python program), to see how the grader reads it."""
+    process = ScoringProcess.__new__(ScoringProcess)
+    process.early_stderr = b""
+    process.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+    return process
+
+
+def test_a_warm_up_that_logs_much_is_never_blocked_on_its_pipe():
+    """Red team: nothing read the scoring process's stderr until it was handed the exports; a warm-up that
+    logged more than a pipe holds (64 KB) would have hung there, and its run become a host fault."""
+    process = launched("import sys\nsys.stderr.write('x' * 200_000)\nsys.stderr.flush()\nprint('ready', flush=True)\n"
+                       "sys.stdin.readline()")
+    try:
+        assert process.ready(20)
+        assert len(process.early_stderr) == 65536
+    finally:
+        process.proc.kill()
+        process.proc.communicate()
+
+
+def test_a_process_that_ended_before_it_was_ready_is_known_to_have_ended():
+    """Red team: `poll` right after the end of its output could still say it ran, which made a process that died
+    beside the kernel a host fault instead of a process started again."""
+    process = launched("import sys; sys.exit(3)")
+    assert not process.ready(20)
+    assert process.proc.poll() == 3

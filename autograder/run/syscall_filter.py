@@ -26,6 +26,10 @@ What it refuses, and why:
 - what needs a capability the jail never holds (modules, kexec, reboot, swap,
   accounting, quotas, the kernel log, port I/O, ``open_by_handle_at``): refused
   anyway, so that a bug in the kernel's checks stays out of reach;
+- System V shared memory (``shmget``): a segment outlives every process and is
+  charged to none, so where no control group counts the jail's memory nothing
+  bounded it; Python's multiprocessing and PyTorch share memory through
+  /dev/shm, the jail's own 256 MB;
 - another personality than Linux's (disables ASLR, say; the query
   ``personality(0xffffffff)`` too, as in Flatpak: libseccomp compares an
   argument once per rule, and nothing a notebook runs asks), ``TIOCSTI`` and
@@ -126,6 +130,9 @@ def _rules():
         (E, "files opened by handle, past the jail's bind mounts (the 'shocker' escape)",
          ["open_by_handle_at", "name_to_handle_at"]),
         (E, "obsolete", ["uselib", "lookup_dcookie", "vm86", "vm86old"]),
+        (E, "System V shared memory: a segment outlives every process and is charged to none of them, so without "
+            "a control group nothing bounded it (red team: 3 GiB under a 2 GiB limit); multiprocessing uses /dev/shm",
+         ["shmget"]),
     ]
     rules = [Rule(name, error, why) for error, why, names in groups for name in names]
     rules += [Rule("clone", errno.EPERM, f"a new namespace ({flag})", ((CLONE_FLAGS_ARG, CMP_MASKED_EQ, bit, bit),))

@@ -12,6 +12,7 @@ verdict as its first output. A scoring process that cannot answer is a
 fault of the host, recorded as such.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -276,7 +277,7 @@ class ScoringProcess:
     def __init__(self, plans, kept, settings=None, memory_bytes=4 * 2**30, log=None, jail="bwrap", cpu_cores=None):
         from ...run.jail import jail_problem
 
-        self.memory_bytes, self.log = memory_bytes, log
+        self.memory_bytes, self.log, self.early_stderr = memory_bytes, log, b""
         self.problem = jail_problem() if jail != "none" else ""
         if self.problem and jail == "bwrap":
             raise HostFault(f"the scoring process could not start: {self.problem}")
@@ -316,16 +317,31 @@ class ScoringProcess:
             self.proc = self.sandbox.start(command)
 
     def ready(self, startup_timeout=300):
-        """Whether it says `READY` within ``startup_timeout`` seconds from now (read byte by byte from the pipe, so
-        that nothing after it is taken from `communicate`); False at once if it ended."""
+        """Whether it says `READY` within ``startup_timeout`` seconds from now; False at once if it ended.
+
+        Its stdout is read byte by byte from the pipe, so that nothing after it is taken from `communicate`;
+        its stderr is drained meanwhile (its last 64 KB kept), so that a warm-up that logs much never blocks
+        on a full pipe (red team)."""
         import select
 
-        deadline, fd, line = time.monotonic() + startup_timeout, self.proc.stdout.fileno(), b""
+        deadline, out, err, line = time.monotonic() + startup_timeout, self.proc.stdout.fileno(), \
+            self.proc.stderr.fileno(), b""
+        watched = [out, err]
         while len(line) < 4096:
-            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            readable = select.select(watched, [], [], max(0.0, deadline - time.monotonic()))[0]
+            if not readable:
                 return False
-            byte = os.read(fd, 1)
-            if not byte:
+            if err in readable:
+                chunk = os.read(err, 65536)
+                if chunk:
+                    self.early_stderr = (self.early_stderr + chunk)[-65536:]
+                else:
+                    watched.remove(err)
+                continue
+            byte = os.read(out, 1)
+            if not byte:  # it ended: wait for its launcher, so that `poll` says so (red team: a race)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=10)
                 return False
             if byte == b"\n":
                 if line.strip() == READY.encode():
@@ -342,6 +358,7 @@ class ScoringProcess:
         ended = self.proc.poll() is not None
         self.sandbox.kill(self.proc)
         _, stderr = self.proc.communicate()
+        stderr = self.early_stderr.decode(errors="replace") + stderr
         if self.log is not None:
             self.log.error("the scoring process did not start: %s", stderr[-3000:])
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
@@ -358,6 +375,7 @@ class ScoringProcess:
             done = self.sandbox.finish(self.proc, timeout, "go\n")
         except subprocess.TimeoutExpired as e:
             raise ScoringTooSlow(f"scoring your work took over {timeout:g} s") from e
+        done.stderr = self.early_stderr.decode(errors="replace") + done.stderr
         out_of_memory, own_limit = self.sandbox.out_of_memory(), self.sandbox.hit_memory_limit()
         if done.returncode != 0 or not self.result.is_file():
             if self.log is not None:
