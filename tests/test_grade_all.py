@@ -257,10 +257,37 @@ def test_grade_all_cli_names_what_could_not_be_graded(tmp_path, capsys):
                                              "gus/tiny); the reasons are above and in grade-all.json.")
 
 
-def test_gpu_grading_needs_a_gpu_worker(tmp_path, capsys):
+def test_local_gpu_grading_needs_a_gpu_on_this_machine(tmp_path, capsys, monkeypatch):
+    from autograder.grader.classroom import grade_all as module
+
+    monkeypatch.setattr(module, "gpu_devices", lambda: [])
     course = make_course(tmp_path)
     submit(course, "ada", student_version(tiny_solution()))
     assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["autograder: --gpu with local workers needs a GPU on this machine, and it has none (no "
+                   "/dev/nvidia* device); leave --gpu out to grade on the CPU, or give --scheduler of workers "
+                   "started with --resources GPU=1."]
+    assert not (course / "gradebook.db").exists()
+
+
+def test_local_workers_offer_this_machines_gpu(tmp_path, monkeypatch):
+    """Issue 25: `grade-all --workers N --gpu` on one GPU host. Before, its local workers offered no GPU, so
+    the run stopped with "no Dask worker offers a GPU" (a GPU is faked here; the jails see the real devices)."""
+    from autograder.grader.classroom import grade_all as module
+
+    monkeypatch.setattr(module, "gpu_devices", lambda: ["/dev/nvidia0"])
+    course = make_course(tmp_path)
+    submit(course, "ada", student_version(tiny_solution()))
+    assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 0
+    outcome = json.loads((course / "grade-all.json").read_text())["ada/tiny"]
+    assert (outcome["status"], outcome["score"]) == ("graded", 3.0)
+
+
+def test_gpu_grading_on_a_cluster_needs_a_gpu_worker(tmp_path, capsys, cluster):
+    course = make_course(tmp_path / "course")
+    submit(course, "ada", student_version(tiny_solution()))
+    assert run(["grade-all", "--root", str(course), "--scheduler", cluster, "--gpu"]) == 2
     err = capsys.readouterr().err.splitlines()  # after the line that says what it starts on
     assert err[-1] == "autograder: no Dask worker offers a GPU; start workers with `dask worker ... --resources GPU=1`."
     assert len(err) == 2 and err[0].startswith("autograder: 1 of 1 submissions in ")

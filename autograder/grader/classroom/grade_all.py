@@ -49,6 +49,7 @@ import nbformat
 
 from ... import UserError
 from ...run import safe_files
+from ...run.jail import gpu_devices
 from ...run.pipeline import GRADEBOOK, GradingRun
 from ...run.record import CourseProblem, HostFault, report, terminal_text
 from ..course import (
@@ -365,8 +366,9 @@ def _reachable(address, timeout):
 
 
 @contextlib.contextmanager
-def dask_client(workers, scheduler, verbose, dashboard=False):
-    """A client of the running cluster at ``scheduler``, else of a local one of ``workers`` processes.
+def dask_client(workers, scheduler, verbose, dashboard=False, gpu=False):
+    """A client of the running cluster at ``scheduler``, else of a local one of ``workers`` processes, each
+    offering one GPU with ``gpu`` (they share this machine's: every jail grows GPU memory as it needs it).
 
     The local cluster's web pages (task names, which carry the students', and the workers' logs) are
     off: on loopback every user of the machine could read them. With ``dashboard`` they are served on
@@ -411,6 +413,7 @@ def dask_client(workers, scheduler, verbose, dashboard=False):
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
                                    local_directory=scratch, security=cluster_security(), memory_limit=0,
+                                   resources={"GPU": 1} if gpu else None,
                                    silence_logs=logging.INFO if verbose else logging.CRITICAL)
             client = Client(cluster, security=cluster.security, set_as_default=False)
         try:
@@ -598,6 +601,10 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
     limits = checked(config, lambda line: print(line, file=sys.stderr))
     known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
+    if gpu and not scheduler and not gpu_devices():
+        raise UserError("--gpu with local workers needs a GPU on this machine, and it has none (no /dev/nvidia* "
+                        "device); leave --gpu out to grade on the CPU, or give --scheduler of workers started with "
+                        "--resources GPU=1.")
     if sandbox and not scheduler and "cannot start the jail" in (problem := host_problem(config)):
         from .grade import no_jail_error
 
@@ -632,7 +639,7 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
             tell.line(f"{len(pending)} of {len(submissions)} submissions in {root} to grade"
                       + (f" ({'; '.join(besides)})" if besides else "") + (f", on {where}" if pending else "") + ".")
         # The cluster comes first: if it cannot be reached, the gradebook is left as it was.
-        with dask_client(workers, scheduler, verbose, dashboard) if pending else contextlib.nullcontext() as client:
+        with dask_client(workers, scheduler, verbose, dashboard, gpu) if pending else contextlib.nullcontext() as client:
             if gpu and pending and not any(w.get("resources", {}).get("GPU")
                                            for w in client.scheduler_info()["workers"].values()):
                 raise UserError("no Dask worker offers a GPU; start workers with `dask worker ... --resources GPU=1`.")
