@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = Path(sys.executable)  # this installation's: .venv's, or a GPU host's own
 sys.path.insert(0, str(ROOT))
 
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # noqa: E402
@@ -56,6 +56,26 @@ def cell_seconds(nb):
     return found
 
 
+def run_phases(nb):
+    """``({phase: seconds}, [(cell, seconds)], {check: seconds}, warm-up seconds)`` of one grading run, from the
+    graded notebook's record: the phases from the jail and the kernel's start on (`PHASES[2:]`)."""
+    record = nb["metadata"]["autograder"]
+    execution, scoring = record["execution"], record["scoring"]
+    steps, cells = execution.get("step_seconds") or {}, cell_seconds(nb)
+    kernel, exports = execution.get("kernel_start_seconds") or 0.0, sum((execution.get("export_seconds") or {}).values())
+    checks = scoring.get("check_seconds") or {}
+    ran = sum(s for _, s in cells)
+    phases = {
+        PHASES[2]: kernel,
+        PHASES[3]: ran,
+        PHASES[4]: exports,
+        PHASES[5]: execution["seconds"] - kernel - ran - exports - (steps.get("ScoreHiddenTests") or 0.0),
+        PHASES[6]: steps.get("ScoreHiddenTests") or 0.0,
+        PHASES[7]: sum(checks.values()),
+    }
+    return phases, cells, checks, scoring.get("start_seconds")
+
+
 def graded(notebook, work):
     """``(wall seconds, {phase: seconds}, [(cell, seconds)], {check: seconds}, score)`` of one `autograder grade`."""
     keep, report = work / "keep", work / "report.json"
@@ -64,29 +84,20 @@ def graded(notebook, work):
                     "--keep", str(keep)], check=False, capture_output=True)
     wall = time.perf_counter() - started
     nb = json.loads((keep / notebook.name).read_text())
-    record, seen = nb["metadata"]["autograder"], json.loads(report.read_text())
-    execution, scoring = record["execution"], record["scoring"]
-    steps, cells = execution.get("step_seconds") or {}, cell_seconds(nb)
-    kernel, exports = execution.get("kernel_start_seconds") or 0.0, sum((execution.get("export_seconds") or {}).values())
-    checks = scoring.get("check_seconds") or {}
-    ran = sum(s for _, s in cells)
+    seen = json.loads(report.read_text())
+    inner, cells, checks, warm = run_phases(nb)
     phases = {
         PHASES[0]: wall - seen["seconds"],  # the report's seconds are grade_submission's own, the start excluded
-        PHASES[1]: seen["seconds"] - execution["seconds"],
-        PHASES[2]: kernel,
-        PHASES[3]: ran,
-        PHASES[4]: exports,
-        PHASES[5]: execution["seconds"] - kernel - ran - exports - (steps.get("ScoreHiddenTests") or 0.0),
-        PHASES[6]: steps.get("ScoreHiddenTests") or 0.0,
-        PHASES[7]: sum(checks.values()),
+        PHASES[1]: seen["seconds"] - nb["metadata"]["autograder"]["execution"]["seconds"],
+        **inner,
     }
-    return wall, phases, cells, checks, (seen.get("score"), seen.get("max_score")), scoring.get("start_seconds")
+    return wall, phases, cells, checks, (seen.get("score"), seen.get("max_score")), warm
 
 
 def bare(notebook, work):
     """Seconds of `jupyter nbconvert --execute --allow-errors` of ``notebook``, in its folder."""
     started = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter"), "nbconvert", "--execute", "--allow-errors",
+    subprocess.run([str(PYTHON), "-m", "nbconvert", "--execute", "--allow-errors",
                     "--to", "notebook", "--output-dir", str(work), str(notebook)],
                    check=True, capture_output=True, cwd=notebook.parent)
     return time.perf_counter() - started

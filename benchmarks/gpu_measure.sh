@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Grade each worksheet's reference solution on a lent GPU machine (../shared/gpu/README.md), in the jail, as a
-# grading host does before a class (reference.check_here): one run per worksheet.
-#   OUT=$OUT bash benchmarks/gpu_measure.sh BACKEND ID...   (from the root, .dev/ prepared as that README says:
-#   .dev/wheels, .dev/bwrap (Debian's bwrap and its libraries, used where the machine has none), .dev/mirror-*)
+# Issue 25's measurements on a lent GPU machine (../shared/gpu/README.md), prepared here by
+# `bash benchmarks/gpu_prepare.sh`, which prints the two `run` calls to make. From the root:
+#   OUT=$OUT bash benchmarks/gpu_measure.sh BACKEND --prepare             the environment, and the carried data
+#   OUT=$OUT bash benchmarks/gpu_measure.sh BACKEND --session [ARGS...]   that, then benchmarks/gpu_session.py ARGS
+#   OUT=$OUT bash benchmarks/gpu_measure.sh BACKEND ID...                 that, then each ID's reference run
+# A call carries at most 64 MiB, so the data comes in two calls: the first (--prepare) fetches what it
+# carries into /tmp/agdata, which stays on the warm machine for the second. Carried: .dev/wheels (the
+# shared wheels, and those gpu_prepare.sh adds), .dev/bwrap (Debian's bwrap and its libraries, used where
+# the machine has none), .dev/mirror-* (the datasets, in parts).
 set -o pipefail
 export PYTHONUNBUFFERED=1
 BACKEND=${1:?backend}; shift
+MODE=ids
+case ${1:-} in --prepare) MODE=prepare; shift;; --session) MODE=session; shift;; esac
 ROOT=$PWD; DEV=$ROOT/.dev; OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 V=/tmp/agvenv
 
@@ -17,6 +24,9 @@ if [ ! -x $V/bin/python ] || [ ! -f $V/.ready ]; then
   SP=$($V/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SP" "$DEV"/wheels/*.whl \
     || { echo "wheel install failed"; return 3; }
+  # Compiled once here, by the grader: a jailed kernel cannot write __pycache__, and would compile Keras anew
+  # at each start.
+  $V/bin/python -m compileall -q -j 0 "$SP" >/dev/null 2>&1
   touch $V/.ready
   echo "venv + wheels: $(( $(date +%s) - t0 )) s"
 fi
@@ -53,14 +63,23 @@ ls -la /dev/nvidia* 2>&1 | head -3
 
 export AUTOGRADER_DATA_DIR=/tmp/agdata AUTOGRADER_DATA_MIRROR=/tmp/agmirror
 mkdir -p /tmp/agmirror /tmp/agdata
-for m in "$DEV"/mirror-*; do for ds in "$m"/*; do [ -d "$ds" ] && ln -sfn "$ds" /tmp/agmirror/; done; done
+find /tmp/agmirror -xtype l -delete  # a link into an earlier call's copy of the tree
+carried=()
+for m in "$DEV"/mirror-*; do for ds in "$m"/*; do
+  [ -d "$ds" ] && ln -sfn "$ds" /tmp/agmirror/ && carried+=("$(basename "$ds")")
+done; done
 t0=$(date +%s)
-$V/bin/python -m autograder data fetch $(ls /tmp/agmirror) || echo "data fetch failed"
-echo "data fetch: $(( $(date +%s) - t0 )) s"
+[ ${#carried[@]} -eq 0 ] || $V/bin/python -m autograder data fetch "${carried[@]}" || echo "data fetch failed"
+echo "data fetch (${carried[*]:-nothing carried}): $(( $(date +%s) - t0 )) s; in /tmp/agdata: $(ls /tmp/agdata | tr '\n' ' ')"
 nvidia-smi -L
 stat -c '%A %U %n' "$ROOT" "$ROOT/autograder" "$ROOT/autograder/__init__.py"
 $V/bin/python -c 'import keras, jax; print("keras", keras.__version__, keras.backend.backend(), jax.devices())'
 
+if [ $MODE = prepare ]; then return 0; fi
+if [ $MODE = session ]; then
+  $V/bin/python "$ROOT/benchmarks/gpu_session.py" --out "$OUT" "$@"
+  return
+fi
 for id in "$@"; do
   echo "== $id start $(date -u +%T)"
   SANDBOX=${SANDBOX:-1} $V/bin/python - "$id" <<'EOF' | tee -a "$OUT/measure.jsonl"
