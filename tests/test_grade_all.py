@@ -284,6 +284,18 @@ def test_local_workers_offer_this_machines_gpu(tmp_path, monkeypatch):
     assert (outcome["status"], outcome["score"]) == ("graded", 3.0)
 
 
+def test_each_slot_of_a_host_keeps_its_share_of_the_gpus_memory():
+    """The workers of a host share its GPU: each grading there is watched against 1 / its slots (the jail's
+    `gpu_memory_share`), unless the course set its own; a host of one slot has the GPU to itself."""
+    from autograder.grader.classroom.grade_all import Host, shared_gpu
+
+    assert shared_gpu({}, Host("gpu-host", ["a", "b", "c", "d"], slots=4)) == {
+        "SandboxedExecute": {"gpu_memory_share": 0.25}}
+    assert shared_gpu({"SandboxedExecute": {"gpu_memory_share": 0.5}}, Host("gpu-host", [], slots=16)) == {
+        "SandboxedExecute": {"gpu_memory_share": 0.5}}
+    assert shared_gpu({}, Host("alone", ["a"], slots=1)) == {}
+
+
 def test_gpu_grading_on_a_cluster_needs_a_gpu_worker(tmp_path, capsys, cluster):
     course = make_course(tmp_path / "course")
     submit(course, "ada", student_version(tiny_solution()))

@@ -188,12 +188,14 @@ def test_memory_held_in_memory_files_is_bounded_with_or_without_control_groups(t
 def test_where_no_control_group_counts_memory_the_watchdog_kills_the_kernel_past_its_limit(tmp_path):
     """Issue 25: on a GPU host without control groups a jail's memory was unbounded (RLIMIT_DATA aborts XLA):
     one notebook could take the host's memory from the classmates graded beside it."""
-    from autograder.run.execute import _DiskWatchdog
+    from autograder.run.execute import Watch, _DiskWatchdog
 
     proc, killed = allocating(300), []
     try:
+        watch = Watch(lambda: sandbox.tree_memory(proc.pid), 200 * 2**20, "out of memory: the notebook used more "
+                      "than 0.195312 GiB")
         watchdog = _DiskWatchdog(tmp_path, Limits(memory_bytes=200 * 2**20), lambda: killed.append(True),
-                                 every=0.05, memory_of=lambda: sandbox.tree_memory(proc.pid))
+                                 every=0.05, watches=[watch])
         deadline = time.monotonic() + 10
         while not killed and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -202,6 +204,81 @@ def test_where_no_control_group_counts_memory_the_watchdog_kills_the_kernel_past
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert killed and watchdog.tripped == "out of memory: the notebook used more than 0.195312 GiB"
+
+
+FAKE_NVIDIA_SMI = """#!/bin/sh
+# What the driver says: one GPU of 80 GiB, and each process named in $FAKE_GPU_PIDS (every process when it is
+# "all") holding $FAKE_GPU_MIB MiB on it, then a row the driver could not fill.
+case "$*" in
+  *query-gpu=memory.total*) echo "81920" ;;
+  *query-compute-apps=pid,used_memory*)
+    pids=$FAKE_GPU_PIDS
+    [ "$pids" = all ] && pids=$(ls /proc | grep -E '^[0-9]+$')
+    for pid in $pids; do echo "$pid, $FAKE_GPU_MIB"; done
+    echo "4242, [N/A]" ;;
+  *) exit 9 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_gpu(tmp_path, monkeypatch):
+    """A host whose nvidia-smi answers as a GPU's driver does (the processes' GPU memory is made up)."""
+    folder = tmp_path / "driver"
+    folder.mkdir()
+    (folder / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (folder / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_GPU_MIB", "3000")
+    return monkeypatch
+
+
+def test_the_gpu_memory_of_a_jail_is_what_the_driver_counts_for_its_processes(fake_gpu):
+    """Each process below the launcher, each of its rows (one per GPU it uses); processes outside the tree and
+    rows the driver could not fill count nothing."""
+    proc = allocating(1, children=2)
+    try:
+        tree = sandbox.tree_pids(proc.pid)
+        assert len(tree) == 3
+        fake_gpu.setenv("FAKE_GPU_PIDS", f"{tree[0]} {tree[1]} {tree[1]} {os.getpid()}")
+        assert sandbox.tree_gpu_memory(proc.pid) == 3 * 3000 * 2**20
+        assert sandbox.gpu_memory_total() == 80 * 2**30
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_without_a_driver_that_answers_there_is_no_gpu_memory_to_watch(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    assert sandbox.gpu_memory_total() == 0 and sandbox.tree_gpu_memory(os.getpid()) == 0
+    (tmp_path / "nvidia-smi").write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    (tmp_path / "nvidia-smi").chmod(0o755)
+    assert sandbox.gpu_memory_total() == 0 and sandbox.tree_gpu_memory(os.getpid()) == 0
+
+
+@pytest.mark.parametrize("mib, fault", [
+    (30_000, "out of GPU memory: the notebook held more than 20 GiB of the GPU's memory, its share of a GPU that 4 "
+             "gradings share"),
+    (100, None),
+])
+def test_a_notebook_past_its_share_of_a_shared_gpu_is_stopped(tmp_path, fake_gpu, mib, fault):
+    """Issue 25: N workers share one GPU, each kernel growing its memory as it needs it; a notebook that takes
+    the GPU's memory would make the classmates graded beside it fail. Each jail keeps its share (grade-all gives
+    1 / the host's slots): the driver's count for the kernel's processes, every other second, across cells."""
+    from test_execute import notebook, run
+
+    fake_gpu.setenv("FAKE_GPU_PIDS", "all")  # the notebook's processes among them
+    fake_gpu.setenv("FAKE_GPU_MIB", str(mib))
+    nb, execution = run(notebook("import time\ntime.sleep(0.5)", "time.sleep(0.5)", "time.sleep(0.5)",
+                                 "time.sleep(0.5)", "time.sleep(0.5)", "print('after')"),
+                        tmp_path, sandbox="bwrap", gpu_memory_share=0.25, timeout=60)
+    if fault is None:
+        assert execution.fault is None and nb.cells[-1].outputs[0].text == "after\n"
+    else:
+        # short cells, none two seconds long: the look is kept across them
+        assert execution.fault is not None and execution.fault.reason == fault
+        assert execution.fault.owner == "student"
+    assert execution.jail["gpu_memory_bytes"] == 20 * 2**30  # the report says what the share was
 
 
 def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):

@@ -32,6 +32,7 @@ import re
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
@@ -50,6 +51,8 @@ from .jail import (
     SandboxUnavailable,
     cpu_cores,
     jail_problem,
+    gpu_memory_total,
+    tree_gpu_memory,
     tree_memory,
 )
 from .record import HOST, STUDENT, Export, Record
@@ -91,6 +94,10 @@ class SandboxedExecute(Execute):
     cpu_share = Float(0.0, help="At most this fraction of the host's CPUs for the jail (0: no cap). Jails always "
                                 "share the CPUs fairly; grade-all times each host's reference run with 1 / its "
                                 "slots, the share every jail keeps when all slots are busy.").tag(config=True)
+    gpu_memory_share = Float(0.0, help="At most this fraction of the host's GPU memory for the kernel's processes "
+                                       "together, watched every two seconds where nvidia-smi answers (0: no watch). "
+                                       "grade-all gives each grading 1 / its host's slots: the workers sharing "
+                                       "a GPU each keep a share.").tag(config=True)
 
     def __init__(self, **kw):
         kw.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -107,6 +114,8 @@ class SandboxedExecute(Execute):
         """What a run has counted against its caps, from nothing."""
         self._notebook_bytes = 0
         self._kept_bytes = 0  # of exports copied out of the jail, under the same disk quota
+        self._gpu_limit = 0  # bytes of GPU memory the kernel may hold (0: not watched)
+        self._watching = None  # the run's `Watch`es, once the kernel runs
         self._cell_sizes = {}  # cell index -> (outputs counted, their size)
 
     # --- the jail -----------------------------------------------------------
@@ -168,6 +177,8 @@ class SandboxedExecute(Execute):
             record.set_fault(HOST, f"the jail could not start on this host: {e}")
             self._mark_not_run(nb)
             return nb, resources
+        if self._sandbox is not None and self.gpu_memory_share > 0:  # once a run: 0 where no GPU answers
+            self._gpu_limit = int(self.gpu_memory_share * gpu_memory_total())
         workdir = path
         if self._sandbox is not None:
             # The kernel works on a safe copy: the notebook being graded (hidden tests restored)
@@ -187,6 +198,8 @@ class SandboxedExecute(Execute):
         finally:
             if self._sandbox is not None:
                 record.jail = self._sandbox.describe()
+                if self._gpu_limit:
+                    record.jail["gpu_memory_bytes"] = self._gpu_limit  # its share of a shared GPU, watched
                 self._sandbox.close()
             resources.setdefault("metadata", {})["path"] = str(path)
         if record.fault:
@@ -435,10 +448,27 @@ class SandboxedExecute(Execute):
     def _start_watchdog(self):
         if self._sandbox is None:
             return _DiskWatchdog(None, self._sandbox, None)
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        memory_of = functools.partial(tree_memory, process.pid) if process and self._sandbox.watches_memory() else None
         return _DiskWatchdog(self._folders.jail, self._sandbox.limits, self._kill_kernel, kept=self._kept_bytes,
-                             memory_of=memory_of)
+                             watches=self._watches())
+
+    def _watches(self):
+        """The run's watches of the kernel's process tree, made at its first cell and kept for the others (a
+        GPU's is looked at every other second across cells, however short each cell is)."""
+        if self._watching is None:
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            limits, self._watching = self._sandbox.limits, []
+            if process and self._sandbox.watches_memory():
+                self._watching.append(Watch(functools.partial(tree_memory, process.pid), limits.memory_bytes,
+                                            "out of memory: the notebook used more than "
+                                            f"{limits.memory_bytes / 2**30:g} GiB"))
+            if process and self._gpu_limit:
+                # A GPU shared by several gradings: a notebook holding all its memory would make its classmates'
+                # kernels fail. The driver's count per process; nvidia-smi takes tens of ms: every other second.
+                self._watching.append(Watch(
+                    functools.partial(tree_gpu_memory, process.pid), self._gpu_limit,
+                    f"out of GPU memory: the notebook held more than {self._gpu_limit / 2**30:.3g} GiB of the GPU's "
+                    f"memory, its share of a GPU that {round(1 / self.gpu_memory_share)} gradings share", every=2.0))
+        return self._watching
 
 
 def _json_size(value):
@@ -471,11 +501,30 @@ def _message_size(msg):
     return OUTPUT_OVERHEAD + (_json_size(content) if isinstance(content, dict) else 0)
 
 
-class _DiskWatchdog:
-    """Polls the jail folder, everything the kernel can write, and kills it past the quota; where no control
-    group bounds the jail's memory, that memory too (``memory_of``: `jail.tree_memory` of the kernel)."""
+@dataclass
+class Watch:
+    """What the watchdog measures besides the disk: ``measure()`` bytes against ``limit``, at most once every
+    ``every`` seconds, across the run's cells; past it, the kernel is killed and ``reason`` is the notebook's
+    fault."""
+    measure: object
+    limit: int
+    reason: str
+    every: float = 0.0
+    looked: float = float("-inf")
 
-    def __init__(self, folder, limits, kill, every=1.0, kept=0, memory_of=None):
+    def over(self):
+        if time.monotonic() - self.looked < self.every:
+            return False
+        self.looked = time.monotonic()
+        return self.measure() > self.limit
+
+
+class _DiskWatchdog:
+    """Polls the jail folder, everything the kernel can write, and kills it past the quota; and each of
+    ``watches``: the jail's memory where no control group bounds it (`jail.tree_memory`), its share of a
+    shared GPU's memory (`jail.tree_gpu_memory`)."""
+
+    def __init__(self, folder, limits, kill, every=1.0, kept=0, watches=()):
         self.tripped = ""
         self._stop = threading.Event()
         self._thread = None
@@ -483,7 +532,7 @@ class _DiskWatchdog:
             return
         self._args = (folder, limits, kill)
         self._kept = kept  # bytes of the notebook's exports the grader already keeps outside the jail
-        self._memory_of = memory_of
+        self._watches = list(watches)
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
@@ -493,10 +542,11 @@ class _DiskWatchdog:
 
     def _check(self):
         folder, limits, kill = self._args
-        if self._memory_of is not None and self._memory_of() > limits.memory_bytes:
-            self.tripped = f"out of memory: the notebook used more than {limits.memory_bytes / 2**30:g} GiB"
-            kill()
-            return True
+        for watch in self._watches:
+            if watch.over():
+                self.tripped = watch.reason
+                kill()
+                return True
         size, count = safe_files.tree_usage(folder, limits.max_files)
         size += self._kept
         if size > limits.disk_bytes or count > limits.max_files:

@@ -90,20 +90,34 @@ def _gib(n):
     return f"{n / 2**30:g} GiB"
 
 
-def tree_memory(pid):
-    """Bytes of memory the process ``pid`` and everything below it hold, from /proc: their proportional set
-    size (a page shared by several of them counted once in all), their page tables (a read-only mapping of
-    terabytes touched every 2 MiB costs a page-table page each and no resident page: red team), and the pages
-    of every memory file (`memfd_create`) one of them holds open, mapped or not, each file once. The jail's
-    PID namespace keeps every process it starts below its launcher: an orphan goes to the namespace's init,
-    bubblewrap's child. Not counted: a memory file only in flight in a Unix socket, pipe buffers (a few MB per
-    uid), hugetlb pages; System V shared memory is refused by the jail's filter."""
-    total, pending, seen, files = 0, [pid], set(), {}
+def tree_pids(pid):
+    """The process ``pid`` and every process below it, from /proc (one that ended meanwhile is left out). The
+    jail's PID namespace keeps every process it starts below its launcher: an orphan goes to the namespace's
+    init, bubblewrap's child."""
+    pending, seen = [pid], {}
     while pending:
         current = pending.pop()
         if current in seen:
             continue
-        seen.add(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    pending += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):  # it ended meanwhile
+            continue
+        seen[current] = True
+    return list(seen)
+
+
+def tree_memory(pid):
+    """Bytes of memory the process ``pid`` and everything below it hold, from /proc: their proportional set
+    size (a page shared by several of them counted once in all), their page tables (a read-only mapping of
+    terabytes touched every 2 MiB costs a page-table page each and no resident page: red team), and the pages
+    of every memory file (`memfd_create`) one of them holds open, mapped or not, each file once. Not counted:
+    a memory file only in flight in a Unix socket, pipe buffers (a few MB per uid), hugetlb pages; System V
+    shared memory is refused by the jail's filter."""
+    total, files = 0, {}
+    for current in tree_pids(pid):
         try:
             with open(f"/proc/{current}/smaps_rollup") as f:
                 total += next((int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:")), 0)
@@ -114,12 +128,43 @@ def tree_memory(pid):
                     if os.readlink(f"/proc/{current}/fd/{fd}").startswith("/memfd:"):
                         info = os.stat(f"/proc/{current}/fd/{fd}")
                         files[(info.st_dev, info.st_ino)] = info.st_blocks * 512
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    pending += [int(child) for child in f.read().split()]
         except (OSError, ValueError):  # it ended meanwhile
             continue
     return total + sum(files.values())
+
+
+def _nvidia_smi(query):
+    """Rows of ``nvidia-smi --query-QUERY`` as lists of fields, or None where it cannot answer (no GPU, no
+    driver, no nvidia-smi)."""
+    command = shutil.which("nvidia-smi")
+    if not command:
+        return None
+    try:
+        done = subprocess.run([command, f"--query-{query}", "--format=csv,noheader,nounits"], capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
+
+
+def gpu_memory_total():
+    """Bytes of memory of this host's GPUs together (NVIDIA's), or 0 where none answers."""
+    rows = _nvidia_smi("gpu=memory.total") or []
+    return sum(int(row[0]) * 2**20 for row in rows if row and row[0].isdigit())
+
+
+def tree_gpu_memory(pid):
+    """Bytes of GPU memory the process ``pid`` and everything below it hold, as the driver counts them for each
+    process (`nvidia-smi --query-compute-apps`, in MiB, the host's process ids). A row the driver cannot fill
+    ("[N/A]", as in a container without the host's PID namespace) counts nothing."""
+    rows = _nvidia_smi("compute-apps=pid,used_memory") or []
+    used = {}
+    for row in rows:
+        if len(row) == 2 and row[0].isdigit() and row[1].isdigit():
+            used[int(row[0])] = used.get(int(row[0]), 0) + int(row[1]) * 2**20  # a row per GPU it uses
+    return sum(used.get(p, 0) for p in tree_pids(pid)) if used else 0
 
 
 @dataclass

@@ -141,6 +141,15 @@ class Host:
     verdicts: dict = field(default_factory=dict)  # assignment -> ReferenceVerdict, or None while it runs
 
 
+def shared_gpu(config, host):
+    """``config`` (a plain dict) where each of ``host``'s slots keeps its share of a GPU's memory, unless the
+    course set one: its workers share the host's GPU, and one notebook holding all of it would make the
+    classmates graded beside it fail (the jail watches it where nvidia-smi answers)."""
+    if host.slots > 1:
+        config.setdefault("SandboxedExecute", {}).setdefault("gpu_memory_share", round(1 / host.slots, 4))
+    return config
+
+
 class Dispatcher:
     """`GradingRun`'s runner for grade-all: each notebook to a Dask worker of a host that passed its reference run.
 
@@ -191,7 +200,8 @@ class Dispatcher:
 
     def _grade(self, payload):
         host = self._take_host(payload.assignment)
-        payload = replace(payload, config=with_host_budgets(payload.config, host.verdicts[payload.assignment]))
+        payload = replace(payload, config=shared_gpu(with_host_budgets(payload.config,
+                                                                        host.verdicts[payload.assignment]), host))
         try:
             answer = settle(self._on(host, execute, payload, "grade"), lambda: self._recheck(host, payload.assignment))
         finally:
@@ -329,7 +339,7 @@ class Dispatcher:
         payload = reference_payload(self.config, assignment, self.timeout)
         if host.slots > 1:
             payload.config.setdefault("SandboxedExecute", {})["cpu_share"] = round(1 / host.slots, 4)
-        return payload
+        return replace(payload, config=shared_gpu(payload.config, host))
 
     def _give_back(self, host):
         with self.changed:
