@@ -141,7 +141,7 @@ def _nvidia_smi(query):
         return None
     try:
         done = subprocess.run([command, f"--query-{query}", "--format=csv,noheader,nounits"], capture_output=True,
-                              text=True, timeout=10)
+                              text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
