@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ import fixed_cost  # noqa: E402
 
 from autograder.grader.classroom.demo import student_copy, with_mistake  # noqa: E402
 from autograder.grader.course import ASSIGNMENTS, SOLUTIONS, worksheet_ids  # noqa: E402
-from autograder.run.jail import gpu_devices  # noqa: E402
+from autograder.run.jail import has_gpu  # noqa: E402
 
 CHEAPEST = "02_fashion_mnist"
 KINDS = ("solution", "untouched", "mistake")
@@ -92,17 +93,22 @@ def handed_in(assignment_id, kind, folder):
 def grade_all(course, workers, budget):
     """``(seconds, outcomes, stderr)`` of `autograder grade-all` on ``course``, never past the budget."""
     command = [sys.executable, "-m", "autograder", "grade-all", "--root", str(course), "--workers", str(workers)]
-    if gpu_devices():
+    if has_gpu():
         command.append("--gpu")
     started = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=max(1.0, budget.left()))
-    except subprocess.TimeoutExpired as e:
-        return time.perf_counter() - started, None, f"cut at the budget's end ({e.timeout:.0f} s)"
+    # A session of its own: cut at the budget's end, its workers and their kernels go with it.
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            _, stderr = proc.communicate(timeout=max(1.0, budget.left()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return time.perf_counter() - started, None, "cut at the budget's end"
     seconds = time.perf_counter() - started
     state = course / "grade-all.json"
     outcomes = json.loads(state.read_text()) if state.is_file() else None
-    return seconds, outcomes, done.stderr
+    return seconds, outcomes, stderr
 
 
 # --- the parts ----------------------------------------------------------------------------------------------

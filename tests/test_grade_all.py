@@ -260,13 +260,13 @@ def test_grade_all_cli_names_what_could_not_be_graded(tmp_path, capsys):
 def test_local_gpu_grading_needs_a_gpu_on_this_machine(tmp_path, capsys, monkeypatch):
     from autograder.grader.classroom import grade_all as module
 
-    monkeypatch.setattr(module, "gpu_devices", lambda: [])
+    monkeypatch.setattr(module, "has_gpu", lambda: False)
     course = make_course(tmp_path)
     submit(course, "ada", student_version(tiny_solution()))
     assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == ["autograder: --gpu with local workers needs a GPU on this machine, and it has none (no "
-                   "/dev/nvidia* device); leave --gpu out to grade on the CPU, or give --scheduler of workers "
+                   "/dev/nvidia0 or /dev/kfd); leave --gpu out to grade on the CPU, or give --scheduler of workers "
                    "started with --resources GPU=1."]
     assert not (course / "gradebook.db").exists()
 
@@ -276,7 +276,7 @@ def test_local_workers_offer_this_machines_gpu(tmp_path, monkeypatch):
     the run stopped with "no Dask worker offers a GPU" (a GPU is faked here; the jails see the real devices)."""
     from autograder.grader.classroom import grade_all as module
 
-    monkeypatch.setattr(module, "gpu_devices", lambda: ["/dev/nvidia0"])
+    monkeypatch.setattr(module, "has_gpu", lambda: True)
     course = make_course(tmp_path)
     submit(course, "ada", student_version(tiny_solution()))
     assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 0

@@ -32,7 +32,6 @@ import re
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
@@ -51,7 +50,9 @@ from .jail import (
     SandboxUnavailable,
     cpu_cores,
     jail_problem,
-    gpu_memory_total,
+    gpu_memory_of_processes,
+    gpu_memory_sizes,
+    in_host_pid_namespace,
     tree_gpu_memory,
     tree_memory,
 )
@@ -94,8 +95,8 @@ class SandboxedExecute(Execute):
     cpu_share = Float(0.0, help="At most this fraction of the host's CPUs for the jail (0: no cap). Jails always "
                                 "share the CPUs fairly; grade-all times each host's reference run with 1 / its "
                                 "slots, the share every jail keeps when all slots are busy.").tag(config=True)
-    gpu_memory_share = Float(0.0, help="At most this fraction of the host's GPU memory for the kernel's processes "
-                                       "together, watched every two seconds where nvidia-smi answers (0: no watch). "
+    gpu_memory_share = Float(0.0, help="At most this fraction of each GPU's memory for the kernel's processes "
+                                       "together, watched each second where nvidia-smi answers (0: no watch). "
                                        "grade-all gives each grading 1 / its host's slots: the workers sharing "
                                        "a GPU each keep a share.").tag(config=True)
 
@@ -114,8 +115,8 @@ class SandboxedExecute(Execute):
         """What a run has counted against its caps, from nothing."""
         self._notebook_bytes = 0
         self._kept_bytes = 0  # of exports copied out of the jail, under the same disk quota
-        self._gpu_limit = 0  # bytes of GPU memory the kernel may hold (0: not watched)
-        self._watching = None  # the run's `Watch`es, once the kernel runs
+        self._watching = None  # the run's watches (callables: why the kernel must stop, or ""), once it runs
+        self._gpu_watch = None  # the run's `GpuMemoryWatch`, where a share is set
         self._cell_sizes = {}  # cell index -> (outputs counted, their size)
 
     # --- the jail -----------------------------------------------------------
@@ -177,8 +178,6 @@ class SandboxedExecute(Execute):
             record.set_fault(HOST, f"the jail could not start on this host: {e}")
             self._mark_not_run(nb)
             return nb, resources
-        if self._sandbox is not None and self.gpu_memory_share > 0:  # once a run: 0 where no GPU answers
-            self._gpu_limit = int(self.gpu_memory_share * gpu_memory_total())
         workdir = path
         if self._sandbox is not None:
             # The kernel works on a safe copy: the notebook being graded (hidden tests restored)
@@ -198,8 +197,9 @@ class SandboxedExecute(Execute):
         finally:
             if self._sandbox is not None:
                 record.jail = self._sandbox.describe()
-                if self._gpu_limit:
-                    record.jail["gpu_memory_bytes"] = self._gpu_limit  # its share of a shared GPU, watched
+                if self._gpu_watch is not None:
+                    self._gpu_watch.stop()
+                    record.jail["gpu_memory"] = self._gpu_watch.status
                 self._sandbox.close()
             resources.setdefault("metadata", {})["path"] = str(path)
         if record.fault:
@@ -452,23 +452,58 @@ class SandboxedExecute(Execute):
                              watches=self._watches())
 
     def _watches(self):
-        """The run's watches of the kernel's process tree, made at its first cell and kept for the others (a
-        GPU's is looked at every other second across cells, however short each cell is)."""
+        """The run's watches of the kernel's process tree, made at its first cell and kept for the others."""
         if self._watching is None:
             process = getattr(getattr(self.km, "provisioner", None), "process", None)
             limits, self._watching = self._sandbox.limits, []
             if process and self._sandbox.watches_memory():
-                self._watching.append(Watch(functools.partial(tree_memory, process.pid), limits.memory_bytes,
-                                            "out of memory: the notebook used more than "
-                                            f"{limits.memory_bytes / 2**30:g} GiB"))
-            if process and self._gpu_limit:
+                reason = f"out of memory: the notebook used more than {limits.memory_bytes / 2**30:g} GiB"
+                self._watching.append(lambda: reason if tree_memory(process.pid) > limits.memory_bytes else "")
+            if process and self.gpu_memory_share > 0:
                 # A GPU shared by several gradings: a notebook holding all its memory would make its classmates'
-                # kernels fail. The driver's count per process; nvidia-smi takes tens of ms: every other second.
-                self._watching.append(Watch(
-                    functools.partial(tree_gpu_memory, process.pid), self._gpu_limit,
-                    f"out of GPU memory: the notebook held more than {self._gpu_limit / 2**30:.3g} GiB of the GPU's "
-                    f"memory, its share of a GPU that {round(1 / self.gpu_memory_share)} gradings share", every=2.0))
+                # kernels fail. Sampled in a thread of its own: the grading never waits for the driver.
+                self._gpu_watch = GpuMemoryWatch(process.pid, self.gpu_memory_share)
+                self._watching.append(lambda: self._gpu_watch.excess)
         return self._watching
+
+
+class GpuMemoryWatch:
+    """Each second, in a thread of its own, the GPU memory the driver counts for the kernel's processes
+    (`jail.tree_gpu_memory`), against ``share`` of each GPU's memory; ``excess`` says why once a look found the
+    kernel past it. A driver that hangs or answers garbage costs looks, never the grading's time; where the
+    driver's process ids are not this process's (a grader in a container) nothing is watched, and ``status``
+    (for the report) says so."""
+
+    def __init__(self, pid, share, every=1.0):
+        self.pid, self.share, self.excess = pid, share, ""
+        self.status = "not watched yet"
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, args=(every,), daemon=True).start()
+
+    def _run(self, every):
+        if not in_host_pid_namespace():
+            self.status = "not watched: the grader does not see the machine's process ids, which the driver gives"
+            return
+        sizes = gpu_memory_sizes()
+        if not sizes:
+            self.status = "not watched: no NVIDIA GPU answers (nvidia-smi)"
+            return
+        self.status = (f"watched each second: at most {self.share:g} of each GPU's memory ("
+                       + ", ".join(f"{self.share * size / 2**30:.3g} of {size / 2**30:.3g} GiB"
+                                   for size in sizes.values()) + ")")
+        while not self._stop.is_set():
+            used = gpu_memory_of_processes()
+            for gpu, held in tree_gpu_memory(self.pid, used or {}).items():
+                limit = self.share * sizes.get(gpu, 0)
+                if sizes.get(gpu) and held > limit:
+                    self.excess = (f"out of GPU memory: the notebook held {held / 2**30:.3g} GiB of a GPU's memory, "
+                                   f"more than its share of a GPU shared with other gradings ({self.share:g} of it, "
+                                   f"{limit / 2**30:.3g} GiB)")
+                    return
+            self._stop.wait(every)
+
+    def stop(self):
+        self._stop.set()
 
 
 def _json_size(value):
@@ -501,28 +536,10 @@ def _message_size(msg):
     return OUTPUT_OVERHEAD + (_json_size(content) if isinstance(content, dict) else 0)
 
 
-@dataclass
-class Watch:
-    """What the watchdog measures besides the disk: ``measure()`` bytes against ``limit``, at most once every
-    ``every`` seconds, across the run's cells; past it, the kernel is killed and ``reason`` is the notebook's
-    fault."""
-    measure: object
-    limit: int
-    reason: str
-    every: float = 0.0
-    looked: float = float("-inf")
-
-    def over(self):
-        if time.monotonic() - self.looked < self.every:
-            return False
-        self.looked = time.monotonic()
-        return self.measure() > self.limit
-
-
 class _DiskWatchdog:
-    """Polls the jail folder, everything the kernel can write, and kills it past the quota; and each of
-    ``watches``: the jail's memory where no control group bounds it (`jail.tree_memory`), its share of a
-    shared GPU's memory (`jail.tree_gpu_memory`)."""
+    """Polls the jail folder, everything the kernel can write, and kills it past the quota; and asks each of
+    ``watches`` (callables) why the kernel must stop, "" if it need not: the jail's memory where no control group bounds it (`jail.tree_memory`), its share of a
+    shared GPU's memory (`GpuMemoryWatch`)."""
 
     def __init__(self, folder, limits, kill, every=1.0, kept=0, watches=()):
         self.tripped = ""
@@ -543,8 +560,9 @@ class _DiskWatchdog:
     def _check(self):
         folder, limits, kill = self._args
         for watch in self._watches:
-            if watch.over():
-                self.tripped = watch.reason
+            reason = watch()
+            if reason:
+                self.tripped = reason
                 kill()
                 return True
         size, count = safe_files.tree_usage(folder, limits.max_files)

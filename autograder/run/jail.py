@@ -32,6 +32,7 @@ import contextlib
 import functools
 import glob
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -133,38 +134,85 @@ def tree_memory(pid):
     return total + sum(files.values())
 
 
+NVIDIA_SMI_PATH = "/usr/bin:/bin:/usr/local/nvidia/bin"  # where the driver puts it: not whatever PATH says
+
+
 def _nvidia_smi(query):
-    """Rows of ``nvidia-smi --query-QUERY`` as lists of fields, or None where it cannot answer (no GPU, no
-    driver, no nvidia-smi)."""
-    command = shutil.which("nvidia-smi")
+    """Rows of ``nvidia-smi --query-QUERY`` as lists of fields, or None where it does not answer (no GPU, no
+    driver, a hang past 5 s, output that is not the driver's). Never raises: a look that fails is skipped."""
+    command = shutil.which("nvidia-smi", path=NVIDIA_SMI_PATH)
     if not command:
         return None
     try:
-        done = subprocess.run([command, f"--query-{query}", "--format=csv,noheader,nounits"], capture_output=True,
-                              text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
+        # A session of its own: past its time, whatever it started goes too (a child left holding the pipe
+        # would keep communicate() waiting).
+        with subprocess.Popen([command, f"--query-{query}", "--format=csv,noheader,nounits"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                return None
+        if proc.returncode != 0:
+            return None
+        return [[field.strip() for field in line.split(",")] for line in out.decode("ascii").splitlines()
+                if line.strip()]
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
         return None
-    if done.returncode != 0:
+
+
+def _mib(field):
+    """Bytes of a field in MiB, or None ("[N/A]", anything but ASCII digits)."""
+    return int(field) * 2**20 if re.fullmatch(r"[0-9]{1,12}", field) else None
+
+
+def in_host_pid_namespace():
+    """Whether this process sees the machine's own process ids, the ones the GPU's driver names: a grader in a
+    container sees its own, and a number the driver gives may be another process there (NVIDIA/nvidia-docker#179).
+    Only the machine's own namespace shows kthreadd, the kernel's process 2."""
+    try:
+        return Path("/proc/2/comm").read_text().strip() == "kthreadd"
+    except OSError:
+        return False
+
+
+def gpu_memory_sizes():
+    """``{GPU uuid: bytes}`` of this host's NVIDIA GPUs; empty where none answers."""
+    sizes = {}
+    for row in _nvidia_smi("gpu=uuid,memory.total") or []:
+        if len(row) == 2 and _mib(row[1]):
+            sizes[row[0]] = _mib(row[1])
+    return sizes
+
+
+def gpu_memory_of_processes():
+    """``{(GPU uuid, process id): bytes}`` the driver counts now, or None where it does not answer. A row it
+    could not fill ("[N/A]") counts nothing."""
+    rows = _nvidia_smi("compute-apps=gpu_uuid,pid,used_memory")
+    if rows is None:
         return None
-    return [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
-
-
-def gpu_memory_total():
-    """Bytes of memory of this host's GPUs together (NVIDIA's), or 0 where none answers."""
-    rows = _nvidia_smi("gpu=memory.total") or []
-    return sum(int(row[0]) * 2**20 for row in rows if row and row[0].isdigit())
-
-
-def tree_gpu_memory(pid):
-    """Bytes of GPU memory the process ``pid`` and everything below it hold, as the driver counts them for each
-    process (`nvidia-smi --query-compute-apps`, in MiB, the host's process ids). A row the driver cannot fill
-    ("[N/A]", as in a container without the host's PID namespace) counts nothing."""
-    rows = _nvidia_smi("compute-apps=pid,used_memory") or []
     used = {}
     for row in rows:
-        if len(row) == 2 and row[0].isdigit() and row[1].isdigit():
-            used[int(row[0])] = used.get(int(row[0]), 0) + int(row[1]) * 2**20  # a row per GPU it uses
-    return sum(used.get(p, 0) for p in tree_pids(pid)) if used else 0
+        if len(row) == 3 and re.fullmatch(r"[0-9]{1,9}", row[1]) and _mib(row[2]) is not None:
+            used[(row[0], int(row[1]))] = used.get((row[0], int(row[1])), 0) + _mib(row[2])
+    return used
+
+
+def tree_gpu_memory(pid, used):
+    """``{GPU uuid: bytes}`` that the process ``pid`` and everything below it hold, from ``used``
+    (`gpu_memory_of_processes`)."""
+    tree, held = set(tree_pids(pid)), {}
+    for (gpu, process), size in used.items():
+        if process in tree:
+            held[gpu] = held.get(gpu, 0) + size
+    return held
+
+
+def has_gpu():
+    """Whether this machine has a GPU for computing (NVIDIA's /dev/nvidia0..., AMD's /dev/kfd), not a display's
+    /dev/dri alone."""
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
 
 
 @dataclass

@@ -49,7 +49,7 @@ import nbformat
 
 from ... import UserError
 from ...run import safe_files
-from ...run.jail import gpu_devices
+from ...run.jail import has_gpu
 from ...run.pipeline import GRADEBOOK, GradingRun
 from ...run.record import CourseProblem, HostFault, report, terminal_text
 from ..course import (
@@ -611,10 +611,10 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
     limits = checked(config, lambda line: print(line, file=sys.stderr))
     known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
-    if gpu and not scheduler and not gpu_devices():
-        raise UserError("--gpu with local workers needs a GPU on this machine, and it has none (no /dev/nvidia* "
-                        "device); leave --gpu out to grade on the CPU, or give --scheduler of workers started with "
-                        "--resources GPU=1.")
+    if gpu and not scheduler and not has_gpu():
+        raise UserError("--gpu with local workers needs a GPU on this machine, and it has none (no /dev/nvidia0 "
+                        "or /dev/kfd); leave --gpu out to grade on the CPU, or give --scheduler of workers started "
+                        "with --resources GPU=1.")
     if sandbox and not scheduler and "cannot start the jail" in (problem := host_problem(config)):
         from .grade import no_jail_error
 
