@@ -39,6 +39,10 @@ c.SandboxedExecute.memory_limit = 8 * 2**30
 c.SandboxedExecute.max_processes = 512
 c.SandboxedExecute.disk_quota = 4 * 2**30
 c.ScoreHiddenTests.memory_limit = 4 * 2**30
+# On a GPU that several workers share, grade-all gives each grading 1 / its host's
+# workers of each GPU's memory (stopped past it: "out of GPU memory"); a course
+# whose notebooks need more on a host of many workers sets its own fraction here:
+# c.SandboxedExecute.gpu_memory_share = 0.25
 # Per cell: the slowest solution cell takes about a minute on 2 CPU cores.
 # Per notebook: the most one submission may hold a grading worker. On each
 # grading host the budget is lower: about 3x the time of the reference
