@@ -96,14 +96,19 @@ def grade_all(course, workers, budget):
     if has_gpu():
         command.append("--gpu")
     started = time.perf_counter()
-    # A session of its own: cut at the budget's end, its workers and their kernels go with it.
+    # A session of its own: cut at the budget's end, it is interrupted (its folders and control groups cleaned
+    # up), then killed with its workers and their kernels if it has not ended within 20 s.
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           start_new_session=True) as proc:
         try:
             _, stderr = proc.communicate(timeout=max(1.0, budget.left()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
             return time.perf_counter() - started, None, "cut at the budget's end"
     seconds = time.perf_counter() - started
     state = course / "grade-all.json"

@@ -265,9 +265,9 @@ def test_local_gpu_grading_needs_a_gpu_on_this_machine(tmp_path, capsys, monkeyp
     submit(course, "ada", student_version(tiny_solution()))
     assert run(["grade-all", "--root", str(course), "--workers", "1", "--gpu"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["autograder: --gpu with local workers needs a GPU on this machine, and it has none (no "
-                   "/dev/nvidia0 or /dev/kfd); leave --gpu out to grade on the CPU, or give --scheduler of workers "
-                   "started with --resources GPU=1."]
+    assert err == ["autograder: --gpu with local workers needs an NVIDIA GPU on this machine, and it has none "
+                   "(no /dev/nvidia0); leave --gpu out to grade on the CPU, or give --scheduler of workers started "
+                   "with --resources GPU=1."]
     assert not (course / "gradebook.db").exists()
 
 
@@ -294,6 +294,26 @@ def test_each_slot_of_a_host_keeps_its_share_of_the_gpus_memory():
     assert shared_gpu({"SandboxedExecute": {"gpu_memory_share": 0.5}}, Host("gpu-host", [], slots=16)) == {
         "SandboxedExecute": {"gpu_memory_share": 0.5}}
     assert shared_gpu({}, Host("alone", ["a"], slots=1)) == {}
+    # Red team: workers each given a GPU of their own (CUDA_VISIBLE_DEVICES) were held to 1/4 of it.
+    assert shared_gpu({}, Host("four-gpus", ["a", "b", "c", "d"], slots=4, gpu_sharing=1)) == {}
+    assert shared_gpu({}, Host("two-pairs", ["a", "b", "c", "d"], slots=4, gpu_sharing=2)) == {
+        "SandboxedExecute": {"gpu_memory_share": 0.5}}
+
+
+def test_a_host_knows_which_of_its_workers_share_gpus(tmp_path):
+    """What each worker's kernels see, asked of the workers themselves: two workers given GPU 0, one GPU 1."""
+    from distributed import Client, LocalCluster
+
+    from autograder.grader.classroom.grade_all import Dispatcher
+
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None,
+                      local_directory=str(tmp_path)) as cluster, Client(cluster, set_as_default=False) as client:
+        addresses = sorted(client.scheduler_info()["workers"])
+        for address, gpus in zip(addresses, ["0", "0", "1"]):
+            client.run(lambda value=gpus: os.environ.update(CUDA_VISIBLE_DEVICES=value), workers=[address])
+        dispatcher = Dispatcher(client, {}, None, False, threading.Lock())
+        (host,) = dispatcher.hosts.values()
+        assert (host.slots, host.gpu_sharing) == (3, 2)
 
 
 def test_gpu_grading_on_a_cluster_needs_a_gpu_worker(tmp_path, capsys, cluster):

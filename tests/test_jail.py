@@ -378,6 +378,36 @@ def test_a_driver_that_hangs_costs_the_notebook_no_time(tmp_path, fake_gpu):
                         gpu_memory_share=0.25, timeout=60)
     assert time.monotonic() - started < 20
     assert execution.fault is None and nb.cells[-1].outputs[0].text == "after\n"
+    assert execution.jail["gpu_memory"].startswith("watched each second: at most 0.25 of each GPU's memory")
+
+
+def test_looks_the_driver_did_not_answer_are_counted_for_the_report(fake_gpu):
+    """Red team: without a control group, processes each in a session of their own starved every look past its
+    5 s, and the report still said "watched each second". It says how many looks got no answer."""
+    from autograder.run.execute import GpuMemoryWatch
+
+    fake_gpu.setenv("FAKE_GPU_PIDS", "all")
+    fake_gpu.setenv("FAKE_GPU_HANG", "60")
+    watch = GpuMemoryWatch(os.getpid(), 0.25, every=0.1)
+    deadline = time.monotonic() + 20
+    while not watch.unanswered and time.monotonic() < deadline:
+        time.sleep(0.2)
+    watch.stop()
+    assert watch.status == ("watched each second: at most 0.25 of each GPU's memory (20 of 80 GiB); 1 of 1 looks got "
+                            "no answer from the driver")
+
+
+def test_no_second_look_while_one_hangs(fake_gpu):
+    """A wedged driver's nvidia-smi may outlive SIGKILL: a look per second would pile them up."""
+    stuck = subprocess.Popen(["sleep", "30"])  # stands in for an nvidia-smi killed and still there
+    fake_gpu.setitem(sandbox._LOOKS, "compute-apps=gpu_uuid,pid,used_memory", stuck)
+    fake_gpu.setenv("FAKE_GPU_PIDS", str(os.getpid()))
+    try:
+        assert sandbox.gpu_memory_of_processes() is None  # the driver would have answered: not asked
+    finally:
+        stuck.kill()
+        stuck.wait()
+    assert sandbox.gpu_memory_of_processes() == {("GPU-a", os.getpid()): 3000 * 2**20}
 
 
 def test_what_the_grader_runs_cannot_be_remounted_or_written(inside):

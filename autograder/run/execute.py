@@ -470,29 +470,39 @@ class SandboxedExecute(Execute):
 class GpuMemoryWatch:
     """Each second, in a thread of its own, the GPU memory the driver counts for the kernel's processes
     (`jail.tree_gpu_memory`), against ``share`` of each GPU's memory; ``excess`` says why once a look found the
-    kernel past it. A driver that hangs or answers garbage costs looks, never the grading's time; where the
-    driver's process ids are not this process's (a grader in a container) nothing is watched, and ``status``
-    (for the report) says so."""
+    kernel past it. A driver that hangs or answers garbage costs looks, never the grading's time; looks that got
+    no answer are counted in ``status`` (for the report: a busy notebook without a control group can starve
+    them, and so can a wedged driver). Where the driver's process ids are not this process's (a grader in a
+    container) nothing is watched, and ``status`` says so."""
 
     def __init__(self, pid, share, every=1.0):
         self.pid, self.share, self.excess = pid, share, ""
-        self.status = "not watched yet"
+        self.looks = self.unanswered = 0
+        self._sizes, self._why_not = {}, "not watched yet"
         self._stop = threading.Event()
         threading.Thread(target=self._run, args=(every,), daemon=True).start()
 
+    @property
+    def status(self):
+        if not self._sizes:
+            return self._why_not
+        shares = ", ".join(f"{self.share * size / 2**30:.3g} of {size / 2**30:.3g} GiB" for size in self._sizes.values())
+        blind = f"; {self.unanswered} of {self.looks} looks got no answer from the driver" if self.unanswered else ""
+        return f"watched each second: at most {self.share:g} of each GPU's memory ({shares}){blind}"
+
     def _run(self, every):
         if not in_host_pid_namespace():
-            self.status = "not watched: the grader does not see the machine's process ids, which the driver gives"
+            self._why_not = "not watched: the grader does not see the machine's process ids, which the driver gives"
             return
         sizes = gpu_memory_sizes()
         if not sizes:
-            self.status = "not watched: no NVIDIA GPU answers (nvidia-smi)"
+            self._why_not = "not watched: no NVIDIA GPU answers (nvidia-smi)"
             return
-        self.status = (f"watched each second: at most {self.share:g} of each GPU's memory ("
-                       + ", ".join(f"{self.share * size / 2**30:.3g} of {size / 2**30:.3g} GiB"
-                                   for size in sizes.values()) + ")")
+        self._sizes = sizes
         while not self._stop.is_set():
             used = gpu_memory_of_processes()
+            self.looks += 1
+            self.unanswered += used is None
             for gpu, held in tree_gpu_memory(self.pid, used or {}).items():
                 limit = self.share * sizes.get(gpu, 0)
                 if sizes.get(gpu) and held > limit:

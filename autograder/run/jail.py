@@ -137,28 +137,38 @@ def tree_memory(pid):
 NVIDIA_SMI_PATH = "/usr/bin:/bin:/usr/local/nvidia/bin"  # where the driver puts it: not whatever PATH says
 
 
+_LOOKS = {}  # query -> its nvidia-smi that did not end in time: no second one while it hangs
+
+
 def _nvidia_smi(query):
     """Rows of ``nvidia-smi --query-QUERY`` as lists of fields, or None where it does not answer (no GPU, no
-    driver, a hang past 5 s, output that is not the driver's). Never raises: a look that fails is skipped."""
+    driver, no answer within 5 s, output that is not the driver's). Never raises and never waits past 5 s: a look
+    that fails is skipped, and while one hangs (a wedged driver: killing it may not end it) no other starts."""
     command = shutil.which("nvidia-smi", path=NVIDIA_SMI_PATH)
-    if not command:
+    stuck = _LOOKS.get(query)
+    if not command or (stuck is not None and stuck.poll() is None):
         return None
     try:
-        # A session of its own: past its time, whatever it started goes too (a child left holding the pipe
-        # would keep communicate() waiting).
-        with subprocess.Popen([command, f"--query-{query}", "--format=csv,noheader,nounits"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
-            try:
-                out, _ = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                return None
-        if proc.returncode != 0:
-            return None
+        # A session of its own, so that whatever it started is killed with it past its time.
+        proc = subprocess.Popen([command, f"--query-{query}", "--format=csv,noheader,nounits"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()  # not waited for: it may never end
+        _LOOKS[query] = proc
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
         return [[field.strip() for field in line.split(",")] for line in out.decode("ascii").splitlines()
                 if line.strip()]
-    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         return None
 
 
@@ -210,9 +220,9 @@ def tree_gpu_memory(pid, used):
 
 
 def has_gpu():
-    """Whether this machine has a GPU for computing (NVIDIA's /dev/nvidia0..., AMD's /dev/kfd), not a display's
-    /dev/dri alone."""
-    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
+    """Whether this machine has an NVIDIA GPU (/dev/nvidia0, ...), which jails are given; not a display's /dev/dri
+    alone."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 @dataclass

@@ -139,15 +139,23 @@ class Host:
     busy: int = 0
     fault: str = ""  # the first host fault seen there: nothing more goes to it
     verdicts: dict = field(default_factory=dict)  # assignment -> ReferenceVerdict, or None while it runs
+    gpu_sharing: int = 0  # the most of its workers that see the same GPUs (0: not known, all of them)
 
 
 def shared_gpu(config, host):
-    """``config`` (a plain dict) where each of ``host``'s slots keeps its share of a GPU's memory, unless the
-    course set one: its workers share the host's GPU, and one notebook holding all of it would make the
-    classmates graded beside it fail (the jail watches it where nvidia-smi answers)."""
-    if host.slots > 1:
-        config.setdefault("SandboxedExecute", {}).setdefault("gpu_memory_share", round(1 / host.slots, 4))
+    """``config`` (a plain dict) where each grading on ``host`` keeps its share of a GPU's memory, unless the
+    course set one: the workers that see the same GPUs share them, and one notebook holding all of it would make
+    the classmates graded beside it fail (the jail watches it where nvidia-smi answers). Workers each given a GPU
+    of their own (`CUDA_VISIBLE_DEVICES`) keep all of it."""
+    sharing = host.gpu_sharing or host.slots
+    if sharing > 1:
+        config.setdefault("SandboxedExecute", {}).setdefault("gpu_memory_share", round(1 / sharing, 4))
     return config
+
+
+def visible_gpus():
+    """The GPUs a worker's kernels see (run on the worker): its `CUDA_VISIBLE_DEVICES`, None for all."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
 class Dispatcher:
@@ -181,9 +189,24 @@ class Dispatcher:
             grouped.setdefault(info.get("host") or address, []).append((address, info.get("nthreads", 1)))
         for name, members in grouped.items():
             host = self.hosts.setdefault(name, Host(name, [], 0))
+            if sorted(host.workers) != sorted(a for a, _ in members):
+                host.gpu_sharing = self._gpu_sharing(members)
             host.workers = [a for a, _ in members]
             host.slots = max(1, sum(n for _, n in members))
         return set(grouped)
+
+    def _gpu_sharing(self, members):
+        """The most slots among ``members`` (one host's workers and their threads) that see the same GPUs; 0 where
+        they cannot tell."""
+        threads = dict(members)
+        try:
+            seen = self.client.run(visible_gpus, workers=list(threads))
+        except Exception:  # a worker gone meanwhile: every slot counts as sharing
+            return 0
+        sharing = collections.Counter()
+        for address, gpus in seen.items():
+            sharing[gpus] += threads.get(address, 1)
+        return max(sharing.values(), default=0)
 
     def run(self, nb, resources):
         payload = Payload.of(nb, resources, self.config, self.timeout)
@@ -612,8 +635,8 @@ def _grade_all(root, workers, scheduler, gpu, timeout, force, sandbox, verbose, 
     known = set(check_ids([], source_folder(config)))
     submissions = find_submissions(root, known)
     if gpu and not scheduler and not has_gpu():
-        raise UserError("--gpu with local workers needs a GPU on this machine, and it has none (no /dev/nvidia0 "
-                        "or /dev/kfd); leave --gpu out to grade on the CPU, or give --scheduler of workers started "
+        raise UserError("--gpu with local workers needs an NVIDIA GPU on this machine, and it has none (no "
+                        "/dev/nvidia0); leave --gpu out to grade on the CPU, or give --scheduler of workers started "
                         "with --resources GPU=1.")
     if sandbox and not scheduler and "cannot start the jail" in (problem := host_problem(config)):
         from .grade import no_jail_error
