@@ -33,15 +33,20 @@ def read_notebook(path, with_notes=False):
     return (nb, notes) if with_notes else nb
 
 
+STDERR = object()  # the terminal's stream when a `Progress` starts (pytest swaps sys.stderr, and closes its own)
+
+
 class Progress:
     """Which cell runs, in which section: one status line on ``stream`` while the notebook runs (none
     without a stream: Validate's dialog asks for ``line`` instead)."""
 
-    def __init__(self, nb, stream=sys.stderr):
+    def __init__(self, nb, stream=STDERR):
         self.titles = sections(nb)
         self.total = sum(c.cell_type == "code" for c in nb.cells)
         self.code_index = {i: n for n, i in enumerate(i for i, c in enumerate(nb.cells) if c.cell_type == "code")}
-        self.stream = stream
+        # sys.stderr as it is now, not as it was at import (a stream pytest had closed stayed the default);
+        # None: no terminal, the lab's Validate.
+        self.stream = stream = sys.stderr if stream is STDERR else stream
         self.started = time.perf_counter()
         self.last_section = None
         self.tty = stream is not None and stream.isatty()

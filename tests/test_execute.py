@@ -237,6 +237,61 @@ def test_the_disk_quota_sees_every_file_of_a_wide_and_deep_tree_with_few_descrip
         remove_tree(tree)  # pytest's own clean-up would recurse past its limit
 
 
+
+def test_a_folder_still_written_as_its_processes_end_is_removed_once_they_have(tmp_path):
+    """CI, under load: a grading process killed for its time left its run folder: its kernel, killed with it,
+    was still writing there as the worker removed it. The worker removes it again until it is gone (10 s)."""
+    folder = tmp_path / "runs"
+    code = (f"import os, time\nend = time.monotonic() + 1.5\ni = 0\nos.makedirs({str(folder)!r}, exist_ok=True)\n"
+            "print('ready', flush=True)\nwhile time.monotonic() < end:\n"
+            f"    os.makedirs({str(folder / 'work')!r}, exist_ok=True)\n"
+            f"    open(os.path.join({str(folder / 'work')!r}, str(i)), 'w').close()\n    i += 1")
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    remove_tree(folder, settle=10)
+    writer.wait()
+    assert not folder.exists()
+
+FAKE_DU = """#!/bin/sh
+# du over a folder whose kernel removes a file as it is walked: $1 runs to fail, then the real du.
+count=$(cat "$STATE" 2>/dev/null || echo 0); echo $((count + 1)) > "$STATE"
+if [ "$count" -lt "$FAILS" ]; then
+  echo "4096	x"; echo "du: cannot access 'x/.tmp1234': $WHY" >&2; exit 1
+fi
+exec /usr/bin/du "$@"
+"""
+
+
+@pytest.mark.parametrize("fails, why, unreadable", [
+    (1, "No such file or directory", False),  # removed while du walked: looked at once more
+    (2, "No such file or directory", True),  # vanishing again and again: as unreadable as before
+    (1, "Permission denied", True),
+])
+def test_a_file_removed_while_the_disk_is_measured_is_looked_at_once_more(tmp_path, monkeypatch, fails, why,
+                                                                          unreadable):
+    """CI, on a loaded 2-core machine: du failed on a temporary file the kernel removed while it walked, and an
+    honest reference run was stopped: "the notebook made more than 100,000 files, or folders the grader cannot
+    read"."""
+    import shutil
+
+    from autograder.run import safe_files
+
+    (tmp_path / "jail").mkdir()
+    (tmp_path / "jail" / "kept").write_bytes(b"1" * 10_000)
+    fake = tmp_path / "du"
+    fake.write_text(FAKE_DU)
+    fake.chmod(0o755)
+    monkeypatch.setenv("STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("FAILS", str(fails))
+    monkeypatch.setenv("WHY", why)
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: str(fake) if name == "du" else real(name, path=path))
+    size, entries = safe_files.tree_usage(tmp_path / "jail", 100_000)
+    assert (entries > 100_000) == unreadable
+    if not unreadable:
+        assert size >= 10_000 and entries == 1
+
+
 @needs_bwrap
 def test_the_graders_collection_after_a_test_cell_waits_no_longer_than_the_notebooks_budget(tmp_path):
     """Red team, round 4: each test cell's collection could wait its own 300 s past the notebook's budget, so eight

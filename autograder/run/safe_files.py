@@ -227,11 +227,17 @@ def tree_usage(folder, max_entries):
     du = shutil.which("du", path="/usr/bin:/bin")
     measured = []
     for unit in (["-B1"], ["--apparent-size", "-B1"], ["--inodes"]):
-        try:
-            done = subprocess.run([du, "-s", "-x", "-P", *unit, "--", str(folder)], capture_output=True, text=True,
-                                  timeout=60) if du else None
-        except subprocess.TimeoutExpired:
-            done = None
+        for attempt in range(2):
+            try:
+                done = subprocess.run([du, "-s", "-x", "-P", *unit, "--", str(folder)], capture_output=True,
+                                      text=True, timeout=60, env={**os.environ, "LC_ALL": "C"}) if du else None
+            except subprocess.TimeoutExpired:
+                done = None
+            # A file removed while du walked (the kernel's temporary files as a cell ran: an honest reference run
+            # was stopped for "folders the grader cannot read") is looked at once more; files that keep vanishing
+            # (renamed over and over, to slip past the count) are as unreadable as before.
+            if done is None or done.returncode == 0 or attempt or not _vanished(done):
+                break
         if done is None or done.returncode != 0 or not done.stdout.split("\t")[0].isdigit():
             return max(measured, default=0), max_entries + 1
         measured.append(int(done.stdout.split("\t")[0]))
@@ -239,8 +245,28 @@ def tree_usage(folder, max_entries):
     return max(allocated, apparent), entries - 1  # du counts the folder itself
 
 
-def remove_tree(folder):
-    """Remove ``folder`` whatever its depth, path lengths or modes (coreutils' rm walks with descriptors)."""
+def _vanished(done):
+    """Whether du failed only on files removed while it walked."""
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    return bool(errors) and all(line.startswith("du: cannot access ") and line.endswith(": No such file or directory")
+                                for line in errors)
+
+
+def remove_tree(folder, settle=0.0):
+    """Remove ``folder`` whatever its depth, path lengths or modes (coreutils' rm walks with descriptors); with
+    ``settle``, again for up to that many seconds while it is still there: processes of a jail killed a moment
+    ago may still be writing in it as they end (CI, under load: a kernel killed for its time left its run
+    folder behind)."""
+    import time
+
+    deadline = time.monotonic() + settle
+    _remove_tree(folder)
+    while os.path.lexists(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        _remove_tree(folder)
+
+
+def _remove_tree(folder):
     import subprocess
 
     if not os.path.lexists(folder):

@@ -197,7 +197,7 @@ def execute(payload):
             return answer
         finally:
             ControlGroups.remove_leftovers(groups)
-            remove_tree(runs)
+            remove_tree(runs, settle=10)
         if config.get("SandboxedExecute", {}).get("show_kernel_output"):
             sys.stderr.write(err)  # --verbose: the kernel's and the frameworks' lines, in the worker's log
         if proc.returncode != 0 or not out.is_file():
