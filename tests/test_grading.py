@@ -167,6 +167,7 @@ def test_check_names_the_unanswered_cell_above_a_failing_test(tmp_path):
 def test_check_cli_exit_status(tmp_path, capsys):
     nbformat.write(student_version(tiny_solution()), tmp_path / "ok.ipynb")
     assert run(["check", str(tmp_path / "ok.ipynb")]) == 0
+    capsys.readouterr()  # its progress lines, on stderr
     assert run(["check", str(tmp_path / "absent.ipynb")]) == 2
     assert capsys.readouterr().err.strip() == f"autograder: no notebook at {tmp_path / 'absent.ipynb'}."
 
