@@ -26,7 +26,6 @@ lines of TensorFlow, absl and Python warnings (whole multi-line warnings)
 from stderr, in time linear in the output, and keeps every other line.
 """
 
-import functools
 import os
 import re
 import signal
@@ -486,7 +485,8 @@ class GpuMemoryWatch:
     def status(self):
         if not self._sizes:
             return self._why_not
-        shares = ", ".join(f"{self.share * size / 2**30:.3g} of {size / 2**30:.3g} GiB" for size in self._sizes.values())
+        shares = ", ".join(f"{self.share * size / 2**30:.3g} of {size / 2**30:.3g} GiB"
+                           for size in self._sizes.values())
         blind = f"; {self.unanswered} of {self.looks} looks got no answer from the driver" if self.unanswered else ""
         return f"watched each second: at most {self.share:g} of each GPU's memory ({shares}){blind}"
 
@@ -548,8 +548,8 @@ def _message_size(msg):
 
 class _DiskWatchdog:
     """Polls the jail folder, everything the kernel can write, and kills it past the quota; and asks each of
-    ``watches`` (callables) why the kernel must stop, "" if it need not: the jail's memory where no control group bounds it (`jail.tree_memory`), its share of a
-    shared GPU's memory (`GpuMemoryWatch`)."""
+    ``watches`` (callables) why the kernel must stop, "" if it need not: the jail's memory where no control
+    group bounds it (`jail.tree_memory`), its share of a shared GPU's memory (`GpuMemoryWatch`)."""
 
     def __init__(self, folder, limits, kill, every=1.0, kept=0, watches=()):
         self.tripped = ""
